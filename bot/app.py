@@ -1,0 +1,164 @@
+"""The application core: one transaction per update, replies through the outbox, delivered
+right after the commit. Runtimes call :meth:`App.process` with a neutral :class:`Incoming`."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from bot.db import Database
+from bot.i18n import normalize_locale, translator
+from bot.settings import Settings
+from handlers import build_registry
+from handlers.context import AppInfo, Context
+from handlers.dispatcher import dispatch
+from handlers.router import Registry
+from handlers.types import Incoming, Toast
+from jobs.sender import Courier
+from jobs.transport import BotIdentity, Transport, TransportError
+from models.base import utcnow
+from models.outbox import Priority
+from services import conversations, members, outbox, updates
+from services.access import Actor, load_actor
+from services.messages import Text
+from services.outbox import OutboxRow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Handled:
+    rows: list[OutboxRow] = field(default_factory=list)
+    toast: Toast | None = None
+    duplicate: bool = False
+    queued_for_others: bool = False
+
+
+class App:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        transport: Transport,
+        bot: BotIdentity,
+        *,
+        registry: Registry | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        instance_id: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.transport = transport
+        self.bot = bot
+        self.clock = clock
+        self.instance_id = instance_id or f"proc-{uuid.uuid4().hex[:12]}"
+        self.info = AppInfo(settings, bot.username, registry or build_registry())
+        self.courier = Courier(
+            db,
+            transport,
+            owner=self.instance_id,
+            rate=settings.send_rate_per_second,
+            lease_seconds=settings.outbox_lease_seconds,
+            clock=clock,
+        )
+
+    async def process(self, incoming: Incoming) -> Handled:
+        """Handle one update and start delivering its replies (without waiting for them)."""
+        handled = await self.handle(incoming)
+        self.courier.deliver_soon(incoming.chat_id, handled.rows)
+        if incoming.callback_id:
+            await self._answer(incoming.callback_id, handled.toast)
+        if handled.queued_for_others:
+            self.courier.wake()
+        return handled
+
+    async def handle(self, incoming: Incoming) -> Handled:
+        now = self.clock()
+        try:
+            return await self._handle(incoming, now)
+        except Exception:
+            log.exception("update %s failed (chat %s)", incoming.update_id, incoming.chat_id)
+            return await self._apologise(incoming, now)
+
+    async def _handle(self, incoming: Incoming, now: datetime) -> Handled:
+        async with self.db.transaction() as session:
+            if not await updates.claim_update(session, incoming.channel, incoming.update_id, now):
+                log.info("update %s already processed", incoming.update_id)
+                return Handled(duplicate=True)
+            member = await members.find_member(session, incoming.user_id)
+            actor = await load_actor(session, member.id) if member else Actor(member_id=None)
+            if member is not None and member.blocked:
+                await members.mark_returned(session, member.id)
+            locale = (
+                member.locale
+                if member
+                else normalize_locale(incoming.language_code, self.settings.default_locale)
+            )
+            ctx = Context(
+                incoming=incoming,
+                session=session,
+                now=now,
+                app=self.info,
+                t=translator(locale),
+                member=member,
+                actor=actor,
+                state=await conversations.get_state(
+                    session, incoming.channel, incoming.chat_id, now
+                ),
+            )
+            await dispatch(ctx)
+            rows: list[OutboxRow] = []
+            for reply in ctx.replies:
+                rows += await outbox.enqueue(
+                    session,
+                    incoming.chat_id,
+                    reply,
+                    now,
+                    member_id=ctx.member.id if ctx.member else None,
+                    priority=Priority.reply,
+                    source=f"update:{incoming.update_id}",
+                    lease_owner=self.instance_id,
+                    lease_seconds=self.settings.outbox_lease_seconds,
+                )
+            queued = bool(session.info.get(outbox.QUEUED_FLAG))
+        return Handled(rows, ctx.toast, queued_for_others=queued)
+
+    async def _apologise(self, incoming: Incoming, now: datetime) -> Handled:
+        """Something broke: the update's changes are gone; say sorry once and move on.
+        If even this fails (the database is down), the error reaches the runtime, which
+        leaves the update unconfirmed so that it comes again."""
+        t = translator(normalize_locale(incoming.language_code, self.settings.default_locale))
+        async with self.db.transaction() as session:
+            if not await updates.claim_update(session, incoming.channel, incoming.update_id, now):
+                return Handled(duplicate=True)
+            rows = await outbox.enqueue(
+                session,
+                incoming.chat_id,
+                Text(t("core.error")),
+                now,
+                priority=Priority.reply,
+                source=f"update:{incoming.update_id}",
+                lease_owner=self.instance_id,
+                lease_seconds=self.settings.outbox_lease_seconds,
+            )
+        return Handled(rows, Toast(t("core.error")))
+
+    async def _answer(self, callback_id: str, toast: Toast | None) -> None:
+        try:
+            await self.transport.answer_callback(
+                callback_id, toast.text[:200] if toast else None, toast.alert if toast else False
+            )
+        except TransportError as error:
+            log.info("could not answer a button press: %s", error)
+
+    async def recover(self) -> None:
+        """At start-up of the only process (SQLite): replies leased by a process that died
+        go back to the queue at once instead of waiting for their lease to run out."""
+        async with self.db.transaction() as session:
+            released = await outbox.release_leases(session)
+        if released:
+            log.info("re-queued %s messages left in flight by the previous run", released)
+            self.courier.wake()

@@ -1,0 +1,313 @@
+"""The `gridbot` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from bot.settings import Settings, SettingsError, load_settings
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="gridbot: a chat bot for city neighbourhood grids.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+org_app = typer.Typer(
+    help="The org tree (district > street > community > grid > building).", no_args_is_help=True
+)
+invite_app = typer.Typer(help="Invite links that grant a role on a unit.", no_args_is_help=True)
+demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(org_app, name="org")
+app.add_typer(invite_app, name="invite")
+app.add_typer(demo_app, name="demo")
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def settings_or_exit(**overrides: Any) -> Settings:
+    try:
+        settings = load_settings(**overrides)
+    except SettingsError as error:
+        raise fail(str(error)) from None
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("aiogram.event").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    return settings
+
+
+def run_async(factory: Callable[[], Awaitable[T]]) -> T:
+    """Run async work; configuration and connection problems end in one line, not a traceback."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    async def main() -> T:
+        return await factory()
+
+    try:
+        return asyncio.run(main())
+    except SettingsError as error:
+        raise fail(str(error)) from None
+    except (OperationalError, DBAPIError, OSError) as error:
+        raise fail(f"database: {str(error).splitlines()[0]}") from None
+
+
+@app.command()
+def run(
+    runtime: Annotated[
+        str, typer.Option(help="aiogram (default) or ptb (python-telegram-bot)")
+    ] = "aiogram",
+) -> None:
+    """Run the bot (long polling, or a webhook when GRIDBOT_WEBHOOK_URL is set)."""
+    from bot.instance import AlreadyRunning
+    from bot.runtime.serve import run_bot
+
+    if runtime not in ("aiogram", "ptb"):
+        raise fail("--runtime must be aiogram or ptb")
+    settings = settings_or_exit()
+    try:
+        settings.require_token()
+        run_async(lambda: run_bot(settings, runtime))  # type: ignore[arg-type]
+    except (SettingsError, AlreadyRunning) as error:
+        raise fail(str(error)) from None
+
+
+@app.command()
+def check() -> None:
+    """Check the settings, the database and the token, and say what is wrong."""
+    from bot.checks import run_checks
+
+    settings = settings_or_exit()
+    ok = run_async(lambda: run_checks(settings, typer.echo))
+    raise typer.Exit(0 if ok else 1)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database schema to the latest version."""
+    from bot.migrate import upgrade
+
+    settings = settings_or_exit()
+    if settings.sqlite_path:
+        settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        upgrade(settings.database_url)
+    except Exception as error:  # alembic or the driver: one line, not a traceback
+        raise fail(f"migration failed: {error}") from None
+    typer.echo("database is up to date")
+
+
+@org_app.command("import")
+def org_import(file: Annotated[Path, typer.Argument(help="YAML file with a 'units' list")]) -> None:
+    """Create or update org units from YAML (idempotent; all or nothing)."""
+    from services.org import OrgImportError, import_org
+
+    settings = settings_or_exit()
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise fail(f"cannot read {file}: {error}") from None
+
+    async def work() -> Any:
+        async with _database(settings) as db, db.transaction() as session:
+            return await import_org(session, text)
+
+    try:
+        report = run_async(work)
+    except OrgImportError as error:
+        for problem in error.report.problems:
+            typer.echo(f"{file}:{problem}", err=True)
+        raise fail(f"nothing imported: {len(error.report.problems)} problem(s)") from None
+    typer.echo(
+        f"created {len(report.created)}, updated {len(report.updated)}, "
+        f"unchanged {len(report.unchanged)}"
+    )
+
+
+@invite_app.command("create")
+def invite_create(
+    role: Annotated[
+        str,
+        typer.Option(
+            help="resident, volunteer, grid_worker, grid_leader, coordinator, department or admin"
+        ),
+    ],
+    unit: Annotated[str, typer.Option(help="unit code, e.g. G1")],
+    uses: Annotated[int | None, typer.Option(help="how many people may join with it")] = None,
+    expires: Annotated[int | None, typer.Option(help="days until it expires")] = None,
+    qr: Annotated[Path | None, typer.Option(help="also write a QR code PNG here")] = None,
+) -> None:
+    """Create an invite and print its deep link."""
+    from models.base import utcnow
+    from services.access import Actor
+    from services.errors import ServiceError
+    from services.invites import create_invite, deep_link, qr_png
+
+    settings = settings_or_exit()
+
+    async def work() -> Any:
+        async with _database(settings) as db, db.transaction() as session:
+            return await create_invite(
+                session,
+                Actor.cli(),
+                role=role,
+                unit_code=unit,
+                now=utcnow(),
+                max_uses=uses,
+                expires_days=expires,
+            )
+
+    try:
+        view = run_async(work)
+    except ServiceError as error:
+        raise fail(_english(error.key, error.params)) from None
+    username = run_async(lambda: _bot_username(settings))
+    link = deep_link(username, view.token) if username else f"/start {view.token}"
+    typer.echo(link)
+    if not username:
+        typer.echo(
+            "(set GRIDBOT_BOT_USERNAME or GRIDBOT_TELEGRAM_TOKEN to print a t.me link)", err=True
+        )
+    if qr is not None:
+        qr.write_bytes(qr_png(link))
+        typer.echo(f"QR code written to {qr}", err=True)
+
+
+@invite_app.command("list")
+def invite_list() -> None:
+    """List live invites."""
+    from models.base import utcnow
+    from services.access import Actor
+    from services.invites import list_invites
+
+    settings = settings_or_exit()
+
+    async def work() -> Any:
+        async with _database(settings) as db, db.transaction() as session:
+            return await list_invites(session, Actor.cli(), utcnow())
+
+    for view in run_async(work):
+        limit = "∞" if view.max_uses is None else view.max_uses
+        expiry = view.expires_at.date().isoformat() if view.expires_at else "never"
+        typer.echo(
+            f"{view.token}\t{view.role}\t{view.unit.code}\tused {view.uses}/{limit}\t"
+            f"expires {expiry}"
+        )
+
+
+@invite_app.command("revoke")
+def invite_revoke(token: str) -> None:
+    """Revoke an invite; people who joined with it keep their role."""
+    from models.base import utcnow
+    from services.access import Actor
+    from services.errors import ServiceError
+    from services.invites import revoke_invite
+
+    settings = settings_or_exit()
+
+    async def work() -> None:
+        async with _database(settings) as db, db.transaction() as session:
+            await revoke_invite(session, Actor.cli(), token, utcnow())
+
+    try:
+        run_async(work)
+    except ServiceError as error:
+        raise fail(_english(error.key, error.params)) from None
+    typer.echo("revoked")
+
+
+@demo_app.command("seed")
+def demo_seed() -> None:
+    """Load the demo org and one open invite per role (demo-resident, demo-coordinator, …)."""
+    from models.base import utcnow
+    from services.demo import seed_demo
+
+    settings = settings_or_exit()
+
+    async def work() -> None:
+        async with _database(settings) as db, db.transaction() as session:
+            await seed_demo(session, utcnow())
+
+    run_async(work)
+    typer.echo("demo data loaded")
+
+
+@app.command()
+def sandbox(
+    port: Annotated[int, typer.Option(help="port of the sandbox web page and Bot API")] = 8081,
+    database: Annotated[
+        str, typer.Option("--db", help="database URL for the demo")
+    ] = "sqlite:///var/sandbox.sqlite3",
+    runtime: Annotated[str, typer.Option(help="aiogram or ptb")] = "aiogram",
+) -> None:
+    """Run the bot locally against the sandbox Bot API with demo data (no token needed)."""
+    from bot.instance import AlreadyRunning
+    from bot.sandbox_app import run_sandbox
+
+    settings = settings_or_exit(database_url=database)
+    try:
+        run_async(lambda: run_sandbox(settings, port=port, runtime=runtime))
+    except (SettingsError, AlreadyRunning, OSError) as error:
+        raise fail(str(error)) from None
+
+
+def _english(key: str, params: dict[str, Any]) -> str:
+    from bot.i18n import translator
+
+    return translator("en")(key, **params)
+
+
+class _database:
+    """``async with _database(settings) as db``: a Database that is disposed afterwards."""
+
+    def __init__(self, settings: Settings) -> None:
+        from bot.db import Database
+
+        self.db = Database(settings.database_url)
+
+    async def __aenter__(self) -> Any:
+        from bot.runtime.serve import check_schema
+
+        await check_schema(self.db)
+        return self.db
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.db.dispose()
+
+
+async def _bot_username(settings: Settings) -> str | None:
+    if settings.bot_username:
+        return settings.bot_username
+    if settings.telegram_token is None:
+        return None
+    from bot.runtime.aiogram_runtime import AiogramTransport, make_bot
+    from jobs.transport import TransportError
+
+    bot = make_bot(settings)
+    try:
+        return (await AiogramTransport(bot).get_me()).username
+    except TransportError:
+        return None
+    finally:
+        await bot.session.close()
+
+
+def main() -> None:  # pragma: no cover - console script entry
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

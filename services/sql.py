@@ -1,0 +1,35 @@
+"""Small dialect-aware SQL helpers shared by services."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import SQLModel
+
+
+def dialect(session: AsyncSession) -> str:
+    bind = session.get_bind()
+    return bind.dialect.name
+
+
+async def insert_ignore(
+    session: AsyncSession,
+    model: type[SQLModel],
+    values: Mapping[str, Any],
+    conflict: Sequence[str],
+    returning: str | None = None,
+) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING. Returns the ``returning`` column (or True) when a row
+    was inserted, None when it already existed; races end in one winner, never an error."""
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    insert = postgresql.insert if dialect(session) == "postgresql" else sqlite.insert
+    statement = insert(table).values(**values).on_conflict_do_nothing(index_elements=list(conflict))
+    if returning is not None:
+        result = await session.execute(statement.returning(table.c[returning]))
+        return result.scalar_one_or_none()
+    outcome = await session.execute(statement)
+    return True if getattr(outcome, "rowcount", 0) else None
