@@ -11,6 +11,7 @@ from datetime import datetime
 
 from bot.db import Database
 from bot.i18n import normalize_locale, translator
+from bot.liveness import Liveness
 from bot.settings import Settings
 from handlers import build_registry
 from handlers.context import AppInfo, Context
@@ -56,6 +57,7 @@ class App:
         self.clock = clock
         self.instance_id = instance_id or f"proc-{uuid.uuid4().hex[:12]}"
         self.info = AppInfo(settings, bot.username, registry or build_registry())
+        self.liveness = Liveness(db, self.instance_id)
         self.courier = Courier(
             db,
             transport,
@@ -154,11 +156,29 @@ class App:
         except TransportError as error:
             log.info("could not answer a button press: %s", error)
 
+    async def start(self) -> None:
+        """Announce this process as alive, then recover what a dead one left in flight."""
+        await self.liveness.start()
+        await self.recover()
+
+    async def close(self) -> None:
+        await self.courier.flush()
+        await self.liveness.stop()
+
     async def recover(self) -> None:
-        """At start-up of the only process (SQLite): replies leased by a process that died
-        go back to the queue at once instead of waiting for their lease to run out."""
+        """Replies leased by a process that died go back to the queue at once instead of
+        waiting for their lease to run out, and are sent before any new update is answered.
+        With SQLite this is the only process, so every lease is orphaned; with PostgreSQL
+        only those of processes whose liveness lock is free."""
         async with self.db.transaction() as session:
-            released = await outbox.release_leases(session)
+            if self.db.dialect == "sqlite":
+                released = await outbox.release_leases(session)
+            else:
+                released = 0
+                for owner in await self.liveness.dead(await outbox.lease_owners(session)):
+                    released += await outbox.release_leases(session, owner)
         if released:
             log.info("re-queued %s messages left in flight by the previous run", released)
-            self.courier.wake()
+        sent = await self.courier.drain_replies()
+        if sent:
+            log.info("sent %s replies the previous run had not delivered", sent)

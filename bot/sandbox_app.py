@@ -22,10 +22,10 @@ SANDBOX_TOKEN = "123456:SANDBOX"
 BOT_USERNAME = "gridbot_sandbox_bot"
 
 DEMO_USERS: tuple[DemoUser, ...] = (
-    DemoUser(1001, "王", "阿姨", "wang_ayi", "zh-hans", "13800000001", "居民 Resident"),
-    DemoUser(1002, "李", "明", "li_ming", "zh-hans", "13800000002", "志愿者 Volunteer"),
-    DemoUser(1003, "张", "伟", "zhang_wei", "zh-hans", "13800000003", "网格员 Grid worker"),
-    DemoUser(1004, "陈", "静", "chen_jing", "zh-hans", "13800000004", "社区干部 Coordinator"),
+    DemoUser(1001, "王阿姨", None, "wang_ayi", "zh-hans", "13800000001", "居民 Resident"),
+    DemoUser(1002, "李明", None, "li_ming", "zh-hans", "13800000002", "志愿者 Volunteer"),
+    DemoUser(1003, "张伟", None, "zhang_wei", "zh-hans", "13800000003", "网格员 Grid worker"),
+    DemoUser(1004, "陈静", None, "chen_jing", "zh-hans", "13800000004", "社区干部 Coordinator"),
     DemoUser(1005, "Alice", "Smith", "alice", "en", "13800000005", "Resident (English)"),
 )
 

@@ -36,7 +36,7 @@ from jobs.transport import (
     TransportError,
     Upload,
 )
-from models.outbox import OutboxStatus
+from models.outbox import OutboxStatus, Priority
 from services import outbox
 from services.messages import Commands, Document, Edit, Photo, Text, from_payload
 from services.outbox import OutboxRow
@@ -275,6 +275,30 @@ class Courier:
         )
         self._prune_pacing()
         return len(rows)
+
+    async def drain_replies(self) -> int:
+        """Send every queued reply now, in order per chat and without per-chat spacing.
+
+        Used at start-up: replies a dead process committed but never sent go out before any
+        new update is answered, so each chat still reads in the order it was written."""
+        total = 0
+        while True:
+            async with self.db.transaction() as session:
+                rows = await outbox.claim(session, self.owner, self.clock(), limit=self.batch,
+                                          lease_seconds=self.lease_seconds,
+                                          min_priority=Priority.reply)
+            if not rows:
+                return total
+            total += len(rows)
+            by_chat: dict[int, list[OutboxRow]] = defaultdict(list)
+            for row in sorted(rows, key=lambda r: r.id):
+                by_chat[row.chat_id].append(row)
+
+            async def in_order(chat_rows: list[OutboxRow]) -> None:
+                for row in chat_rows:
+                    await self.deliver(row, spaced=False)
+
+            await asyncio.gather(*(in_order(chat_rows) for chat_rows in by_chat.values()))
 
     async def _deliver_chat(self, rows: Sequence[OutboxRow]) -> None:
         for row in rows:

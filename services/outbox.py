@@ -7,7 +7,7 @@ that handled the update at once, so it can deliver them right after its commit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,6 +16,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from bot.i18n import Translator, translator
 from models.members import Member
 from models.outbox import Blob, OutboxKind, OutboxMessage, OutboxStatus, Priority
 from services.messages import Message, Text, split_text, to_payload
@@ -150,6 +151,33 @@ async def notify_member(
     )
 
 
+async def notify(
+    session: AsyncSession,
+    member_id: int,
+    now: datetime,
+    render: Callable[[Translator], Message | Sequence[Message]],
+    **options: Any,
+) -> list[OutboxRow]:
+    """Queue a notification written in the recipient's own language.
+
+    ``render`` gets a translator for the member's locale and returns the message(s); use a
+    ``dedupe_key`` for anything a job or a retried action could queue twice.
+    """
+    member = await session.get(Member, member_id)
+    if member is None:
+        return []
+    messages = render(translator(member.locale))
+    return await enqueue(
+        session,
+        member.chat_id,
+        messages,
+        now,
+        member_id=member_id,
+        blocked=member.blocked_at is not None,
+        **options,
+    )
+
+
 async def store_blob(session: AsyncSession, data: bytes, filename: str, mime_type: str) -> int:
     blob = Blob(filename=filename, mime_type=mime_type, data=data)
     session.add(blob)
@@ -170,6 +198,7 @@ async def claim(
     limit: int = 100,
     lease_seconds: float = 30.0,
     ids: Sequence[int] | None = None,
+    min_priority: int | None = None,
 ) -> list[OutboxRow]:
     """Lease due rows (pending and due, or leased by someone whose lease ran out).
 
@@ -187,6 +216,8 @@ async def claim(
     candidates = select(col(OutboxMessage.id)).where(due)
     if ids is not None:
         candidates = candidates.where(col(OutboxMessage.id).in_(list(ids)))
+    if min_priority is not None:
+        candidates = candidates.where(col(OutboxMessage.priority) >= min_priority)
     candidates = candidates.order_by(
         col(OutboxMessage.priority).desc(), col(OutboxMessage.id)
     ).limit(limit)
@@ -219,6 +250,15 @@ async def leased_to(session: AsyncSession, owner: str, ids: Sequence[int]) -> li
         .order_by(col(OutboxMessage.id))
     )
     return [_row(message) for message in result.scalars()]
+
+
+async def lease_owners(session: AsyncSession) -> list[str]:
+    result = await session.execute(
+        select(col(OutboxMessage.lease_owner))
+        .where(col(OutboxMessage.status) == OutboxStatus.sending)
+        .distinct()
+    )
+    return [owner for owner in result.scalars() if owner]
 
 
 async def release_leases(session: AsyncSession, owner: str | None = None) -> int:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Table
+from sqlalchemy import Select, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
+
+SelectT = TypeVar("SelectT", bound=Select[Any])
 
 
 def dialect(session: AsyncSession) -> str:
@@ -33,3 +35,11 @@ async def insert_ignore(
         return result.scalar_one_or_none()
     outcome = await session.execute(statement)
     return True if getattr(outcome, "rowcount", 0) else None
+
+
+def skip_locked(session: AsyncSession, query: SelectT) -> SelectT:
+    """Lock the selected rows on PostgreSQL, skipping rows another process holds, so that due
+    work is claimed once; on SQLite the BEGIN IMMEDIATE write lock already serialises it."""
+    if dialect(session) == "postgresql":
+        return query.with_for_update(skip_locked=True)
+    return query

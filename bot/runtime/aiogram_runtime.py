@@ -231,13 +231,14 @@ class AiogramRuntime:
         assert settings.webhook_url
         dispatcher = Dispatcher()
 
-        async def on_update(update: Update) -> None:
-            raw = update.model_dump(mode="json", by_alias=True, exclude_none=True)
+        async def on_event(event: object, event_update: Update) -> None:
+            raw = event_update.model_dump(mode="json", by_alias=True, exclude_none=True)
             incoming = incoming_from_update(raw, app.bot.username, app.clock())
             if incoming is not None:
                 await app.process(incoming)
 
-        dispatcher.update.register(on_update)
+        dispatcher.message.register(on_event)
+        dispatcher.callback_query.register(on_event)
         secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
         web_app = web.Application()
         path = urlparse(settings.webhook_url).path or "/"

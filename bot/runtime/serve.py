@@ -81,8 +81,7 @@ async def _serve(settings: Settings, db: Database, runtime: RuntimeName) -> None
         identity = await transport.get_me()
         app = App(settings, db, transport, identity)
         log.info("running as @%s with %s", identity.username, runtime)
-        if db.dialect == "sqlite":
-            await app.recover()
+        await app.start()
         await set_public_commands(transport, settings)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -100,7 +99,7 @@ async def _serve(settings: Settings, db: Database, runtime: RuntimeName) -> None
         finally:
             stop.set()
             scheduler.shutdown(wait=False)
-            await app.courier.flush()
             await sender
+            await app.close()
     finally:
         await adapter.close()  # type: ignore[attr-defined]
