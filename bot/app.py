@@ -22,10 +22,11 @@ from jobs.sender import Courier
 from jobs.transport import BotIdentity, Transport, TransportError
 from models.base import utcnow
 from models.outbox import Priority
-from services import conversations, members, outbox, updates
-from services.access import Actor, load_actor
+from services import members, outbox, updates
+from services.errors import PermissionDenied, ServiceError
 from services.messages import Text
 from services.outbox import OutboxRow
+from services.visitors import load_visitor
 
 log = logging.getLogger(__name__)
 
@@ -86,12 +87,20 @@ class App:
             return await self._apologise(incoming, now)
 
     async def _handle(self, incoming: Incoming, now: datetime) -> Handled:
+        try:
+            return await self._run(incoming, now)
+        except ServiceError as refusal:
+            return await self._refuse(incoming, now, refusal)
+
+    async def _run(self, incoming: Incoming, now: datetime) -> Handled:
         async with self.db.transaction() as session:
             if not await updates.claim_update(session, incoming.channel, incoming.update_id, now):
                 log.info("update %s already processed", incoming.update_id)
                 return Handled(duplicate=True)
-            member = await members.find_member(session, incoming.user_id)
-            actor = await load_actor(session, member.id) if member else Actor(member_id=None)
+            visitor = await load_visitor(
+                session, incoming.channel, incoming.user_id, incoming.chat_id, now
+            )
+            member = visitor.member
             if member is not None and member.blocked:
                 await members.mark_returned(session, member.id)
             locale = (
@@ -106,10 +115,8 @@ class App:
                 app=self.info,
                 t=translator(locale),
                 member=member,
-                actor=actor,
-                state=await conversations.get_state(
-                    session, incoming.channel, incoming.chat_id, now
-                ),
+                actor=visitor.actor,
+                state=visitor.state,
             )
             await dispatch(ctx)
             rows: list[OutboxRow] = []
@@ -127,6 +134,35 @@ class App:
                 )
             queued = bool(session.info.get(outbox.QUEUED_FLAG))
         return Handled(rows, ctx.toast, queued_for_others=queued)
+
+    async def _refuse(self, incoming: Incoming, now: datetime, refusal: ServiceError) -> Handled:
+        """A refusal: everything the update did is rolled back; the person gets the reason."""
+        if isinstance(refusal, PermissionDenied):
+            log.warning(
+                "permission denied on update %s (chat %s)", incoming.update_id, incoming.chat_id
+            )
+        async with self.db.transaction() as session:
+            if not await updates.claim_update(session, incoming.channel, incoming.update_id, now):
+                return Handled(duplicate=True)
+            member = await members.find_member(session, incoming.user_id)
+            t = translator(
+                member.locale
+                if member
+                else normalize_locale(incoming.language_code, self.settings.default_locale)
+            )
+            text = t(refusal.key, **refusal.params)
+            rows = await outbox.enqueue(
+                session,
+                incoming.chat_id,
+                Text(text),
+                now,
+                member_id=member.id if member else None,
+                priority=Priority.reply,
+                source=f"update:{incoming.update_id}",
+                lease_owner=self.instance_id,
+                lease_seconds=self.settings.outbox_lease_seconds,
+            )
+        return Handled(rows, Toast(text[:200], alert=True) if incoming.callback_id else None)
 
     async def _apologise(self, incoming: Incoming, now: datetime) -> Handled:
         """Something broke: the update's changes are gone; say sorry once and move on.

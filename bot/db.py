@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 import models  # noqa: F401  (registers every table on SQLModel.metadata)
+from bot.sqlite_driver import connector
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -39,10 +41,12 @@ def is_sqlite(url: str) -> bool:
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    engine = create_async_engine(async_url(url), **kwargs)
     if is_sqlite(url):
+        path = url.split(":///", 1)[1] if ":///" in url else ":memory:"
+        engine = create_async_engine(async_url(url), async_creator=connector(path), **kwargs)
         _configure_sqlite(engine)
-    return engine
+        return engine
+    return create_async_engine(async_url(url), **kwargs)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -71,6 +75,7 @@ class Database:
         self.url = url
         self.engine = create_engine(url, **engine_kwargs)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._turn = asyncio.Lock() if is_sqlite(url) else None
 
     @property
     def dialect(self) -> str:
@@ -78,7 +83,13 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        async with self.sessions() as session, session.begin():
+        """One transaction. On SQLite transactions of this process take turns: waiting in
+        SQLite's busy handler backs off in steps of up to 100 ms, waiting here does not."""
+        if self._turn is None:
+            async with self.sessions() as session, session.begin():
+                yield session
+            return
+        async with self._turn, self.sessions() as session, session.begin():
             yield session
 
     async def dispose(self) -> None:

@@ -14,8 +14,9 @@ from bot.db import Database
 
 
 def lock_key(owner: str) -> int:
-    return int.from_bytes(hashlib.blake2b(owner.encode(), digest_size=8).digest(), "big",
-                          signed=True)
+    return int.from_bytes(
+        hashlib.blake2b(owner.encode(), digest_size=8).digest(), "big", signed=True
+    )
 
 
 class Liveness:
@@ -29,7 +30,8 @@ class Liveness:
             return
         self._connection = await self.db.engine.connect()
         await self._connection.execute(
-            text("SELECT pg_advisory_lock(:key)"), {"key": lock_key(self.instance_id)})
+            text("SELECT pg_advisory_lock(:key)"), {"key": lock_key(self.instance_id)}
+        )
         await self._connection.commit()
 
     async def stop(self) -> None:
@@ -45,8 +47,9 @@ class Liveness:
                 if owner == self.instance_id:
                     continue
                 key = {"key": lock_key(owner)}
-                taken = (await connection.execute(
-                    text("SELECT pg_try_advisory_lock(:key)"), key)).scalar()
+                taken = (
+                    await connection.execute(text("SELECT pg_try_advisory_lock(:key)"), key)
+                ).scalar()
                 if taken:
                     await connection.execute(text("SELECT pg_advisory_unlock(:key)"), key)
                     gone.append(owner)

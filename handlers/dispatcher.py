@@ -2,7 +2,8 @@
 
 Private chats only; membership is checked before member commands; a step that receives the
 wrong kind of message asks again; stale or forged buttons get a polite answer and a fresh menu.
-A :class:`ServiceError` rolls back whatever the handler changed and answers with its message.
+A :class:`ServiceError` raised by a handler travels up to the application, which rolls back
+the whole update and answers with the refusal alone (see :meth:`bot.app.App.handle`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from handlers import menu
 from handlers.context import Context
 from handlers.router import Handler
 from handlers.types import Kind
-from services.errors import PermissionDenied, ServiceError
 
 log = logging.getLogger(__name__)
 
@@ -36,28 +36,7 @@ async def dispatch(ctx: Context) -> None:
 
 
 async def run_guarded(ctx: Context, handler: Handler) -> None:
-    """Run a handler in a savepoint: a refusal undoes its writes and replaces its replies."""
-    replies_before = len(ctx.replies)
-    state_before = ctx.state
-    savepoint = await ctx.session.begin_nested()
-    try:
-        await handler(ctx)
-    except ServiceError as refusal:
-        await savepoint.rollback()
-        del ctx.replies[replies_before:]
-        ctx.state = state_before
-        if isinstance(refusal, PermissionDenied):
-            log.warning(
-                "permission denied: update %s member %s",
-                ctx.incoming.update_id,
-                ctx.member.id if ctx.member else None,
-            )
-        text = ctx.t(refusal.key, **refusal.params)
-        if ctx.incoming.kind == Kind.button:
-            ctx.answer(text, alert=True)
-        ctx.reply(text)
-    else:
-        await savepoint.commit()
+    await handler(ctx)
 
 
 async def _command(ctx: Context, name: str) -> None:

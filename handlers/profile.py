@@ -22,8 +22,9 @@ def _mask_phone(phone: str) -> str:
 
 @router.command("me", description=N_("cmd.me"))
 async def me(ctx: Context) -> None:
-    profile = await members.profile(ctx.session, ctx.member_id)
-    member = profile.member
+    member = ctx.member
+    if member is None:
+        raise InvalidInput("core.join_first")
     lines = [
         ctx.t("me.name", name=member.display_name),
         ctx.t("me.language", language=LANGUAGES.get(member.locale, member.locale)),
@@ -33,7 +34,7 @@ async def me(ctx: Context) -> None:
         "",
         ctx.t("me.roles"),
     ]
-    for grant in profile.grants:
+    for grant in ctx.actor.grants:
         unit = f"{grant.unit.label(ctx.t.locale)} ({grant.unit.code})"
         lines.append(f"• {role_name(ctx, grant.role)} · {unit}")
     phone_button = (

@@ -17,12 +17,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from aiolimiter import AsyncLimiter
 from sqlalchemy import text
 
 from bot.db import Database
@@ -44,6 +43,7 @@ from services.outbox import OutboxRow
 log = logging.getLogger(__name__)
 
 PER_CHAT_INTERVAL = 1.0
+RECORD_DELAY = 0.02
 ROWS_PER_CHAT_PER_CLAIM = 2
 SENDER_LOCK_KEY = 0x67726964  # "grid": one sender per bot token across processes
 
@@ -78,10 +78,16 @@ def backoff(attempts: int) -> float:
 
 
 class Gate:
-    """Bot-wide pacing: evenly spaced sends at ``rate`` per second, and pauses after a 429."""
+    """Bot-wide pacing over a sliding one-second window, and a pause after a 429.
+
+    Queued messages wait for room in the window. Replies to someone who just wrote do not
+    wait (they are bounded by incoming traffic and a person is waiting for them), but they
+    take room in the window, so bulk sending slows down while many people are chatting.
+    """
 
     def __init__(self, rate: float) -> None:
-        self._limiter = AsyncLimiter(1, 1.0 / rate)
+        self.rate = rate
+        self._sent: deque[float] = deque()
         self._paused_until = 0.0
 
     def pause(self, seconds: float) -> None:
@@ -91,15 +97,22 @@ class Gate:
     def paused_for(self) -> float:
         return max(0.0, self._paused_until - time.monotonic())
 
-    async def acquire(self) -> None:
+    def _trim(self, now: float) -> None:
+        while self._sent and self._sent[0] <= now - 1.0:
+            self._sent.popleft()
+
+    async def acquire(self, *, wait_for_room: bool = True) -> None:
         while True:
-            wait = self.paused_for
-            if wait > 0:
-                await asyncio.sleep(wait)
+            pause = self.paused_for
+            if pause > 0:
+                await asyncio.sleep(pause)
                 continue
-            await self._limiter.acquire()
-            if self.paused_for == 0:
+            now = time.monotonic()
+            self._trim(now)
+            if not wait_for_room or len(self._sent) < self.rate:
+                self._sent.append(now)
                 return
+            await asyncio.sleep(self._sent[0] + 1.0 - now)
 
 
 class Courier:
@@ -126,6 +139,8 @@ class Courier:
         self.batch = batch
         self.per_chat_interval = per_chat_interval
         self._last_sent: dict[int, float] = {}
+        self._delivered: list[tuple[int, datetime, int | None]] = []
+        self._recorder: asyncio.Task[None] | None = None
         self._chains: dict[int, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
 
@@ -154,9 +169,10 @@ class Courier:
             log.error("delivery chain for a chat failed", exc_info=task.exception())
 
     async def flush(self) -> None:
-        """Wait until every reply handed to :meth:`deliver_soon` has been tried."""
+        """Wait until every reply handed to :meth:`deliver_soon` has been tried and recorded."""
         while self._chains:
             await asyncio.gather(*list(self._chains.values()), return_exceptions=True)
+        await self.record_delivered()
 
     def wake(self) -> None:
         """New rows were committed: drain now instead of at the next tick."""
@@ -170,7 +186,7 @@ class Courier:
             wait = last + self.per_chat_interval - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
-        await self.gate.acquire()
+        await self.gate.acquire(wait_for_room=spaced)
         self._last_sent[row.chat_id] = time.monotonic()
         outcome = await self._attempt(row)
         await self._record(row, outcome)
@@ -215,14 +231,14 @@ class Courier:
     async def _upload(self, blob_id: int | None) -> Upload | None:
         if blob_id is None:
             return None
-        async with self.db.sessions() as session:
+        async with self.db.transaction() as session:
             blob = await outbox.load_blob(session, blob_id)
         return Upload(blob.data, blob.filename, blob.mime_type) if blob else None
 
     async def _edit(self, row: OutboxRow, message: Edit) -> Outcome:
         message_id = message.message_id
         if message_id is None and message.outbox_id is not None:
-            async with self.db.sessions() as session:
+            async with self.db.transaction() as session:
                 status, message_id = await outbox.message_id_of(session, message.outbox_id)
             if message_id is None:
                 if status in (OutboxStatus.pending, OutboxStatus.sending):
@@ -234,10 +250,13 @@ class Courier:
 
     async def _record(self, row: OutboxRow, outcome: Outcome) -> None:
         now = self.clock()
+        if isinstance(outcome, Sent):
+            self._delivered.append((row.id, now, outcome.message_id))
+            if self._recorder is None or self._recorder.done():
+                self._recorder = asyncio.create_task(self._record_soon())
+            return
         async with self.db.transaction() as session:
             match outcome:
-                case Sent(message_id):
-                    await outbox.mark_sent(session, row.id, now, message_id)
                 case Retry(after, error, counted):
                     await outbox.mark_retry(
                         session, row.id, now + timedelta(seconds=after), error, count=counted
@@ -248,6 +267,23 @@ class Courier:
                     await outbox.mark_blocked(session, row.id, row.chat_id, now)
         if isinstance(outcome, Retry):
             self.wake()
+
+    async def _record_soon(self) -> None:
+        await asyncio.sleep(RECORD_DELAY)
+        await self.record_delivered()
+
+    async def record_delivered(self) -> None:
+        """Mark delivered rows as sent, many per transaction.
+
+        Waiting up to RECORD_DELAY to gather them widens the window in which a crash would
+        send a message twice from one commit to RECORD_DELAY plus one commit."""
+        while self._delivered:
+            batch, self._delivered = self._delivered, []
+            try:
+                async with self.db.transaction() as session:
+                    await outbox.mark_sent_many(session, batch)
+            except Exception:
+                log.exception("could not record %s deliveries; they may be sent again", len(batch))
 
     # -- draining the queue ---------------------------------------------------------------
 
@@ -273,6 +309,7 @@ class Courier:
                 for chat_rows in by_chat.values()
             )
         )
+        await self.record_delivered()
         self._prune_pacing()
         return len(rows)
 
@@ -284,9 +321,14 @@ class Courier:
         total = 0
         while True:
             async with self.db.transaction() as session:
-                rows = await outbox.claim(session, self.owner, self.clock(), limit=self.batch,
-                                          lease_seconds=self.lease_seconds,
-                                          min_priority=Priority.reply)
+                rows = await outbox.claim(
+                    session,
+                    self.owner,
+                    self.clock(),
+                    limit=self.batch,
+                    lease_seconds=self.lease_seconds,
+                    min_priority=Priority.reply,
+                )
             if not rows:
                 return total
             total += len(rows)
@@ -299,6 +341,7 @@ class Courier:
                     await self.deliver(row, spaced=False)
 
             await asyncio.gather(*(in_order(chat_rows) for chat_rows in by_chat.values()))
+            await self.record_delivered()
 
     async def _deliver_chat(self, rows: Sequence[OutboxRow]) -> None:
         for row in rows:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -24,13 +24,25 @@ class State:
 async def get_state(
     session: AsyncSession, channel: str, chat_id: int, now: datetime
 ) -> State | None:
-    row = await session.get(ConversationState, (channel, chat_id))
-    if row is None:
+    found = (
+        await session.execute(
+            select(
+                col(ConversationState.step),
+                col(ConversationState.nonce),
+                col(ConversationState.data),
+                col(ConversationState.expires_at),
+            )
+            .where(col(ConversationState.channel) == channel)
+            .where(col(ConversationState.chat_id) == chat_id)
+        )
+    ).first()
+    if found is None:
         return None
-    if row.expires_at <= now:
-        await session.delete(row)
+    step, nonce, data, expires_at = found
+    if expires_at <= now:
+        await clear_state(session, channel, chat_id)
         return None
-    return State(row.step, row.nonce, dict(row.data or {}))
+    return State(step, nonce, dict(data or {}))
 
 
 async def set_state(

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
 from models.members import Member
-from services.access import Actor, Grant, load_actor
+from services.access import Actor, load_actor
 from services.errors import InvalidInput, NotFound
 from services.sql import insert_ignore
 
@@ -37,12 +37,6 @@ class MemberView:
     locale: str
     phone: str | None
     blocked: bool
-
-
-@dataclass(frozen=True)
-class Profile:
-    member: MemberView
-    grants: tuple[Grant, ...]
 
 
 def _view(member: Member) -> MemberView:
@@ -104,12 +98,6 @@ async def mark_returned(session: AsyncSession, member_id: int) -> None:
     member = await session.get(Member, member_id)
     if member is not None and member.blocked_at is not None:
         member.blocked_at = None
-
-
-async def profile(session: AsyncSession, member_id: int) -> Profile:
-    member = await get_member(session, member_id)
-    actor = await load_actor(session, member_id)
-    return Profile(member, actor.grants)
 
 
 async def actor_for(session: AsyncSession, member_id: int) -> Actor:

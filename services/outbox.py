@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -25,6 +25,23 @@ from services.sql import dialect, insert_ignore
 MAX_ATTEMPTS = 8
 QUEUED_FLAG = "outbox_queued"
 """Set in ``session.info`` when a transaction queued rows for the sender (not replies)."""
+
+
+_TABLE = OutboxMessage.__table__  # type: ignore[attr-defined]
+_INSERT = insert(_TABLE).returning(_TABLE.c.id)
+_MARK_SENT = (
+    update(_TABLE)
+    .where(_TABLE.c.id == bindparam("row_id"))
+    .values(
+        status=OutboxStatus.sent,
+        sent_at=bindparam("at"),
+        telegram_message_id=bindparam("message_id"),
+        lease_owner=None,
+        lease_until=None,
+        error=None,
+        attempts=_TABLE.c.attempts + 1,
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -117,11 +134,8 @@ async def enqueue(
                 continue
             row_id = int(new_id)
         else:
-            message_row = OutboxMessage(**values)
-            session.add(message_row)
-            await session.flush()
-            assert message_row.id is not None
-            row_id = message_row.id
+            inserted = await session.execute(_INSERT, values)
+            row_id = int(inserted.scalar_one())
         rows.append(OutboxRow(row_id, chat_id, member_id, kind, payload, 0, priority))
         if status == OutboxStatus.pending:
             session.info[QUEUED_FLAG] = True
@@ -287,6 +301,18 @@ async def mark_sent(
             error=None,
             attempts=col(OutboxMessage.attempts) + 1,
         )
+    )
+
+
+async def mark_sent_many(
+    session: AsyncSession, sent: Sequence[tuple[int, datetime, int | None]]
+) -> None:
+    """Record many deliveries in one statement: (row id, sent at, Telegram message id)."""
+    if not sent:
+        return
+    await session.execute(
+        _MARK_SENT,
+        [{"row_id": row_id, "at": at, "message_id": message_id} for row_id, at, message_id in sent],
     )
 
 

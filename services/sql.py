@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -27,14 +28,23 @@ async def insert_ignore(
 ) -> Any:
     """INSERT … ON CONFLICT DO NOTHING. Returns the ``returning`` column (or True) when a row
     was inserted, None when it already existed; races end in one winner, never an error."""
-    table: Table = model.__table__  # type: ignore[attr-defined]
-    insert = postgresql.insert if dialect(session) == "postgresql" else sqlite.insert
-    statement = insert(table).values(**values).on_conflict_do_nothing(index_elements=list(conflict))
+    statement = _insert_ignore_statement(model, dialect(session), tuple(conflict), returning)
     if returning is not None:
-        result = await session.execute(statement.returning(table.c[returning]))
+        result = await session.execute(statement, dict(values))
         return result.scalar_one_or_none()
-    outcome = await session.execute(statement)
+    outcome = await session.execute(statement, dict(values))
     return True if getattr(outcome, "rowcount", 0) else None
+
+
+@functools.cache
+def _insert_ignore_statement(
+    model: type[SQLModel], dialect_name: str, conflict: tuple[str, ...], returning: str | None
+) -> Any:
+    """Built once per shape: SQLAlchemy then reuses the compiled statement."""
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
+    statement = insert(table).on_conflict_do_nothing(index_elements=list(conflict))
+    return statement.returning(table.c[returning]) if returning is not None else statement
 
 
 def skip_locked(session: AsyncSession, query: SelectT) -> SelectT:

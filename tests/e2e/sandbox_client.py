@@ -40,8 +40,9 @@ class SandboxClient:
             return data
 
     async def user(self, user_id: int, first_name: str, language_code: str = "zh-hans") -> None:
-        await self._post("users", {"id": user_id, "first_name": first_name,
-                                   "language_code": language_code})
+        await self._post(
+            "users", {"id": user_id, "first_name": first_name, "language_code": language_code}
+        )
 
     async def send(self, user_id: int, text: str) -> int:
         return int((await self._post("send", {"user_id": user_id, "text": text}))["update_id"])
@@ -57,8 +58,10 @@ class SandboxClient:
         await self._post("send_sticker", {"user_id": user_id})
 
     async def press(self, user_id: int, message_id: int, data: str, *, forge: bool = False) -> None:
-        await self._post("press", {"user_id": user_id, "message_id": message_id,
-                                   "callback_data": data, "forge": forge})
+        await self._post(
+            "press",
+            {"user_id": user_id, "message_id": message_id, "callback_data": data, "forge": forge},
+        )
 
     async def messages(self, chat_id: int) -> list[dict[str, Any]]:
         return list((await self._get(f"chats/{chat_id}/messages"))["messages"])
@@ -102,11 +105,11 @@ class SandboxClient:
             if left <= 0:
                 raise AssertionError(f"timed out; chat {chat_id} has {[m['text'] for m in found]}")
             after = max((m["message_id"] for m in await self.messages(chat_id)), default=0)
-            await self._get("wait", chat_id=chat_id, after_message_id=after,
-                            timeout=min(left, 2.0))
+            await self._get("wait", chat_id=chat_id, after_message_id=after, timeout=min(left, 2.0))
 
-    async def reply_to(self, user_id: int, text: str, count: int = 1,
-                       timeout: float = 20.0) -> list[dict[str, Any]]:
+    async def reply_to(
+        self, user_id: int, text: str, count: int = 1, timeout: float = 20.0
+    ) -> list[dict[str, Any]]:
         """Send ``text`` and return the next ``count`` bot messages in that chat."""
         before = len(await self.bot_messages(user_id))
         await self.send(user_id, text)
@@ -117,8 +120,14 @@ class SandboxClient:
 class BotProcess:
     """`gridbot run` as a child process pointed at the sandbox."""
 
-    def __init__(self, sandbox_url: str, database_url: str, log_path: Path,
-                 runtime: str = "aiogram", **env: str) -> None:
+    def __init__(
+        self,
+        sandbox_url: str,
+        database_url: str,
+        log_path: Path,
+        runtime: str = "aiogram",
+        **env: str,
+    ) -> None:
         self.log_path = log_path
         self.runtime = runtime
         self.env = {
@@ -136,8 +145,16 @@ class BotProcess:
     async def start(self) -> None:
         log = self.log_path.open("ab")
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "run", "--runtime", self.runtime,
-            env=self.env, cwd=str(self.log_path.parent), stdout=log, stderr=log,
+            sys.executable,
+            "-m",
+            "bot",
+            "run",
+            "--runtime",
+            self.runtime,
+            env=self.env,
+            cwd=str(self.log_path.parent),
+            stdout=log,
+            stderr=log,
         )
         log.close()
 

@@ -34,7 +34,13 @@ async def test_join_me_help_per_role_and_language(sandbox: SandboxClient, bot: B
 
     await sandbox.reply_to(COORDINATOR, "/start demo-coordinator", count=2)
     assert await sandbox.commands(COORDINATOR) == [
-        "start", "me", "invite", "help", "language", "cancel"]
+        "start",
+        "me",
+        "invite",
+        "help",
+        "language",
+        "cancel",
+    ]
     coordinator_help = (await sandbox.reply_to(COORDINATOR, "/help"))[0]
     assert "/invite" in coordinator_help["text"]
     resident_help = (await sandbox.reply_to(RESIDENT, "/help"))[0]
@@ -46,11 +52,14 @@ async def test_join_me_help_per_role_and_language(sandbox: SandboxClient, bot: B
     chooser = (await sandbox.reply_to(RESIDENT, "/language"))[0]
     await sandbox.press(RESIDENT, chooser["message_id"], "lang:en")
     edited = await sandbox.wait_until(
-        RESIDENT, lambda ms: any(m["text"] == "Language set to English." for m in ms))
+        RESIDENT, lambda ms: any(m["text"] == "Language set to English." for m in ms)
+    )
     assert next(m for m in edited if m["message_id"] == chooser["message_id"])["edit_count"] == 1
     answers = await sandbox.callback_answers(RESIDENT)
     assert answers[-1]["text"] == "Language set to English."
-    assert "Resident · Xinde Building 1 (B1)" in (await sandbox.reply_to(RESIDENT, "/me"))[0]["text"]
+    assert (
+        "Resident · Xinde Building 1 (B1)" in (await sandbox.reply_to(RESIDENT, "/me"))[0]["text"]
+    )
 
     english = await sandbox.reply_to(ALICE, "/start demo-volunteer", count=2)
     assert "You have joined Xinde Grid 1 (G1) as Volunteer." in english[0]["text"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from models.invites import Invite
 from tests.conftest import COORDINATOR, GRID_WORKER, RESIDENT, STRANGER
@@ -11,7 +11,7 @@ from tests.harness import Harness
 
 async def invites(harness: Harness) -> list[Invite]:
     async with harness.app.db.transaction() as session:
-        return list((await session.execute(select(Invite).order_by(Invite.id))).scalars())
+        return list((await session.execute(select(Invite).order_by(col(Invite.id)))).scalars())
 
 
 async def test_coordinator_creates_an_invite_that_works(harness: Harness) -> None:

@@ -37,7 +37,7 @@ async def add_member(db: Database, telegram_id: int) -> int:
 
 async def notify(db: Database, member_id: int, text: str, clock: Clock, **options: object) -> None:
     async with db.transaction() as session:
-        await outbox.notify_member(session, member_id, Text(text), clock(), **options)  # type: ignore[arg-type]
+        await outbox.notify_member(session, member_id, Text(text), clock(), **options)
 
 
 async def drain(courier: Courier, clock: Clock, rounds: int = 20) -> None:
