@@ -1,4 +1,9 @@
-"""Database engine and sessions: SQLite (WAL, busy timeout, BEGIN IMMEDIATE) or PostgreSQL."""
+"""Database engines and sessions: SQLite (WAL, busy timeout, BEGIN IMMEDIATE) or PostgreSQL.
+
+With SQLite, transactions run inline in the event loop's thread (``bot/sqlite_driver.py``) and
+take turns on an asyncio lock; long read-only work (reports, exports) uses
+:meth:`Database.reading`, which runs on a worker thread and never blocks the loop.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 import models  # noqa: F401  (registers every table on SQLModel.metadata)
-from bot.sqlite_driver import connector
+from bot.sqlite_driver import inline_connector, threaded_connector
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -40,16 +45,23 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    if is_sqlite(url):
-        path = url.split(":///", 1)[1] if ":///" in url else ":memory:"
-        engine = create_async_engine(async_url(url), async_creator=connector(path), **kwargs)
-        _configure_sqlite(engine)
-        return engine
-    return create_async_engine(async_url(url), **kwargs)
+def sqlite_path(url: str) -> str:
+    return url.split(":///", 1)[1] if ":///" in url else ":memory:"
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def create_engine(url: str, *, threaded: bool = False, **kwargs: Any) -> AsyncEngine:
+    """An engine for ``url``; for SQLite, inline unless ``threaded`` (for long reads)."""
+    if not is_sqlite(url):
+        return create_async_engine(async_url(url), **kwargs)
+    connector = threaded_connector if threaded else inline_connector
+    engine = create_async_engine(
+        async_url(url), async_creator=connector(sqlite_path(url)), **kwargs
+    )
+    _configure_sqlite(engine, write=not threaded)
+    return engine
+
+
+def _configure_sqlite(engine: AsyncEngine, *, write: bool) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control away from the driver so that BEGIN IMMEDIATE below is ours.
@@ -65,7 +77,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     def _on_begin(connection: Connection) -> None:
         # A deferred BEGIN fails read-then-write transactions with "database is locked"
         # under concurrency; IMMEDIATE takes the write lock up front and waits for it.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # The reading engine only reads: a deferred BEGIN gives it a snapshot (WAL) without
+        # holding up writers.
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 class Database:
@@ -76,6 +90,7 @@ class Database:
         self.engine = create_engine(url, **engine_kwargs)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._turn = asyncio.Lock() if is_sqlite(url) else None
+        self._reader: AsyncEngine | None = None
 
     @property
     def dialect(self) -> str:
@@ -92,5 +107,21 @@ class Database:
         async with self._turn, self.sessions() as session, session.begin():
             yield session
 
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """A read-only session for long work (reports, exports): on SQLite it runs on a worker
+        thread over its own snapshot, so the event loop and the writers carry on meanwhile.
+        Never write through it."""
+        if self._turn is None:
+            async with self.sessions() as session, session.begin():
+                yield session
+            return
+        if self._reader is None:
+            self._reader = create_engine(self.url, threaded=True)
+        async with AsyncSession(self._reader, expire_on_commit=False) as session, session.begin():
+            yield session
+
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._reader is not None:
+            await self._reader.dispose()

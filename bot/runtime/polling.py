@@ -54,19 +54,21 @@ async def poll(
             await _sleep_or_stop(stop, delay)
             continue
         failures = 0
-        for update in batch:
-            incoming = incoming_from_update(update, app.bot.username, app.clock())
-            if incoming is not None:
-                try:
-                    await app.process(incoming)
-                except Exception:
-                    log.exception(
-                        "update %s could not be processed; it will come again",
-                        update.get("update_id"),
-                    )
-                    await _sleep_or_stop(stop, 1.0)
-                    break
-            offset = int(update["update_id"]) + 1
+        incoming = [
+            converted
+            for update in batch
+            if (converted := incoming_from_update(update, app.bot.username, app.clock()))
+        ]
+        try:
+            await app.process_batch(incoming)
+        except Exception:
+            log.exception(
+                "a batch of %s updates could not be processed; it will come again", len(batch)
+            )
+            await _sleep_or_stop(stop, 1.0)
+            continue
+        if batch:
+            offset = int(batch[-1]["update_id"]) + 1
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
