@@ -95,7 +95,7 @@ def _rows(buttons: list[Button], per_row: int = 2) -> list[list[Button]]:
 # /meetings and the meeting card
 
 
-@router.command("meetings", description=N_("meetings.cmd_meetings"), order=40)
+@router.command("meetings", description=N_("meetings.cmd_meetings"), order=60)
 async def list_meetings(ctx: Context) -> None:
     found = await meetings.upcoming_for(ctx.session, ctx.actor, ctx.now, rules(ctx))
     organiser = bool(ctx.actor.scopes(ORGANISER_ROLES))
@@ -311,7 +311,7 @@ async def ask_checkin(ctx: Context) -> None:
     )
 
 
-@router.command("checkin", description=N_("meetings.cmd_checkin"), order=41)
+@router.command("checkin", description=N_("meetings.cmd_checkin"), order=61)
 async def checkin_command(ctx: Context) -> None:
     if ctx.incoming.args.strip():
         result = await meetings.check_in_with_code(
@@ -362,7 +362,7 @@ def _checked_in(ctx: Context, result: meetings.CheckinResult) -> None:
 # Topics
 
 
-@router.command("topic", description=N_("meetings.cmd_topic"), order=42)
+@router.command("topic", description=N_("meetings.cmd_topic"), order=62)
 async def topic_command(ctx: Context) -> None:
     choices = await meetings.topic_meetings(ctx.session, ctx.actor, ctx.now, rules(ctx))
     if not choices:
@@ -686,7 +686,7 @@ async def followup_close(ctx: Context) -> None:
 # /attendance
 
 
-@router.command("attendance", description=N_("meetings.cmd_attendance"), roles=ORGANISERS, order=44)
+@router.command("attendance", description=N_("meetings.cmd_attendance"), roles=ORGANISERS, order=64)
 async def attendance_command(ctx: Context) -> None:
     series = await meetings.managed_series(ctx.session, ctx.actor)
     if not series:
@@ -741,7 +741,7 @@ async def attendance_button(ctx: Context) -> None:
 # /newmeeting: kind → unit → title → audience → first date → recurrence → venue → place → confirm
 
 
-@router.command("newmeeting", description=N_("meetings.cmd_newmeeting"), roles=ORGANISERS, order=43)
+@router.command("newmeeting", description=N_("meetings.cmd_newmeeting"), roles=ORGANISERS, order=63)
 async def new_meeting(ctx: Context) -> None:
     if not await meetings.organiser_units(ctx.session, ctx.actor):
         raise PermissionDenied()

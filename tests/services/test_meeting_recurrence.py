@@ -27,8 +27,8 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 
 
-def at(zone: ZoneInfo, *parts: int) -> datetime:
-    return datetime(*parts, tzinfo=zone).astimezone(UTC)  # type: ignore[misc]
+def at(zone: ZoneInfo, year: int, month: int, day: int, hour: int, minute: int) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=zone).astimezone(UTC)
 
 
 def rule_of(start: datetime, code: str, zone: ZoneInfo = SHANGHAI) -> str | None:
@@ -210,7 +210,7 @@ def test_a_rule_with_an_end_stops() -> None:
         ("11-01 09:00", (2027, 11, 1, 9, 0)),
     ],
 )
-def test_dates_typed_in_common_ways(typed: str, expected: tuple[int, ...]) -> None:
+def test_dates_typed_in_common_ways(typed: str, expected: tuple[int, int, int, int, int]) -> None:
     assert parse_when(typed, SHANGHAI, NOW) == at(SHANGHAI, *expected)
 
 
