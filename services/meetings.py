@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
 from dateutil.rrule import rrule, rrulestr
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, false, literal, or_, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -966,14 +966,39 @@ async def plan_all(session: AsyncSession, now: datetime, rules: MeetingRules) ->
     return created
 
 
+def _managed_filter(actor: Actor) -> ColumnElement[bool]:
+    """SQL for "the actor may organise this series" (narrows; :func:`can_manage` decides)."""
+    conditions: list[ColumnElement[bool]] = [
+        col(Unit.path).startswith(scope.path) for scope in actor.scopes(ORGANISER_ROLES)
+    ]
+    if actor.member_id is not None:
+        conditions.append(col(MeetingSeries.organiser_id) == actor.member_id)
+    return or_(false(), *conditions)
+
+
+def _listed_filter(actor: Actor, named: set[int]) -> ColumnElement[bool]:
+    """SQL for "the actor is invited to or organises this series": the series' unit covers
+    one of the actor's units, or the actor is named, or organises it."""
+    if actor.system:
+        return true()
+    covering = [literal(grant.unit.path).startswith(col(Unit.path)) for grant in actor.grants]
+    conditions = [*covering, _managed_filter(actor)]
+    if named:
+        conditions.append(col(MeetingSeries.id).in_(sorted(named)))
+    return or_(*conditions)
+
+
 async def managed_series(session: AsyncSession, actor: Actor) -> list[SeriesView]:
     """Series the actor runs or may organise, newest first."""
-    rows = await session.execute(
+    query = (
         select(MeetingSeries, Unit)
         .join(Unit, col(Unit.id) == col(MeetingSeries.unit_id))
         .order_by(col(MeetingSeries.id).desc())
-        .limit(500)
+        .limit(200)
     )
+    if not actor.system:
+        query = query.where(_managed_filter(actor))
+    rows = await session.execute(query)
     views = [_series_view(series, unit) for series, unit in rows.all()]
     return [view for view in views if can_manage(actor, view)]
 
@@ -1007,6 +1032,7 @@ async def upcoming_for(
 ) -> list[tuple[MeetingView, Rsvp | None]]:
     """My meetings that have not ended yet (those I am invited to or organise), soonest first,
     with my answer."""
+    named = await _named(session, actor.member_id)
     rows = await session.execute(
         select(Meeting, MeetingSeries, Unit)
         .join(MeetingSeries, col(MeetingSeries.id) == col(Meeting.series_id))
@@ -1014,10 +1040,10 @@ async def upcoming_for(
         .where(col(Meeting.status) == MeetingStatus.scheduled)
         .where(col(Meeting.ends_at) >= now - rules.checkin_late)
         .where(col(Meeting.starts_at) <= now + timedelta(days=LISTING_DAYS))
+        .where(_listed_filter(actor, named))
         .order_by(col(Meeting.starts_at), col(Meeting.id))
-        .limit(1000)
+        .limit(200)
     )
-    named = await _named(session, actor.member_id)
     found: list[MeetingView] = []
     for meeting, series, unit in rows.all():
         view = _series_view(series, unit)
