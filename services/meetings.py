@@ -773,8 +773,11 @@ async def create_series(
     draft: SeriesDraft,
     now: datetime,
     rules: MeetingRules,
+    *,
+    quiet: bool = False,
 ) -> tuple[SeriesView, list[MeetingView]]:
-    """Create a series and plan its first occurrences (with their invitations and reminders)."""
+    """Create a series and plan its first occurrences (with their invitations and reminders;
+    ``quiet`` plans without them, for demo data)."""
     unit = await unit_by_code(session, draft.unit_code)
     actor.require(ORGANISER_ROLES, unit, "create a meeting series")
     if unit.kind not in SERIES_UNIT_KINDS:
@@ -835,7 +838,7 @@ async def create_series(
         for member_id in member_ids:
             session.add(MeetingSeriesMember(series_id=series.id, member_id=member_id))
         await session.flush()
-    meetings = await plan_series(session, series, now, rules)
+    meetings = await plan_series(session, series, now, rules, quiet=quiet)
     _, view = await _load_series(session, series.id)
     return view, meetings
 

@@ -56,9 +56,7 @@ async def gridbot(database_url: str, *args: str) -> str:
     return output.decode()
 
 
-async def next_bot_message(
-    sandbox: SandboxClient, chat_id: int, contains: str
-) -> dict[str, Any]:
+async def next_bot_message(sandbox: SandboxClient, chat_id: int, contains: str) -> dict[str, Any]:
     found = await sandbox.wait_until(
         chat_id, lambda ms: any(contains in (m.get("text") or "") for m in ms)
     )

@@ -17,7 +17,14 @@ from services.members import find_member
 from tests.conftest import COORDINATOR, GRID_WORKER, RESIDENT, STRANGER, VOLUNTEER
 from tests.fakes import SentMessage
 from tests.harness import Harness
-from tests.services.meeting_fixtures import FIRST, RULES, VENUE, draft, hours
+from tests.services.meeting_fixtures import (
+    FIRST,
+    RULES,
+    VENUE,
+    draft,
+    hours,
+    without_demo_meetings,
+)
 
 
 @pytest.fixture
@@ -25,6 +32,7 @@ async def town(harness: Harness) -> Harness:
     """The coordinator of C1, a resident of B1, a volunteer and a grid worker of G1; and a
     stranger who joined another community (C2)."""
     harness.app.courier.per_chat_interval = 0
+    await without_demo_meetings(harness.app.db)
     await harness.send(COORDINATOR, "/start demo-coordinator")
     await harness.send(RESIDENT, "/start demo-resident")
     await harness.send(VOLUNTEER, "/start demo-volunteer")

@@ -8,10 +8,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import delete
 from sqlmodel import col, select
 
 from bot.db import Database
-from models.meetings import Audience, MeetingKind, MeetingReminder
+from models.meetings import (
+    Audience,
+    Meeting,
+    MeetingEvent,
+    MeetingKind,
+    MeetingReminder,
+    MeetingSeries,
+    MeetingSeriesMember,
+)
 from models.members import Role
 from models.outbox import OutboxMessage
 from services import meetings
@@ -55,7 +64,16 @@ class Town:
         return member_id
 
 
+async def without_demo_meetings(db: Database) -> None:
+    """The demo seed plans two series relative to the real clock; these tests keep their own
+    frozen calendar, so they start without them."""
+    async with db.transaction() as session:
+        for model in (MeetingEvent, MeetingReminder, Meeting, MeetingSeriesMember, MeetingSeries):
+            await session.execute(delete(model))
+
+
 async def make_town(db: Database) -> Town:
+    await without_demo_meetings(db)
     async with db.transaction() as session:
         for token, role, unit in (
             ("test-b4-resident", Role.resident, "B4"),

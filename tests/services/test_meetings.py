@@ -18,6 +18,7 @@ from models.meetings import (
     FollowUpStatus,
     Meeting,
     MeetingAttendance,
+    MeetingReminder,
     ReminderStatus,
     Rsvp,
 )
@@ -671,3 +672,16 @@ async def test_the_calendar_file_is_only_for_the_audience(town: Town) -> None:
             await meetings.meeting_ics(
                 session, town["resident"], planned[0].id, NOW, translator("en")
             )
+
+
+async def test_demo_meetings_are_seeded_once_and_quietly(demo_db: Database) -> None:
+    from services.demo import seed_demo
+
+    async with demo_db.transaction() as session:
+        await seed_demo(session, NOW)
+        series = (await session.execute(select(func.count()).select_from(Meeting))).scalar_one()
+        sent = (
+            await session.execute(select(func.count()).select_from(MeetingReminder))
+        ).scalar_one()
+    assert series >= 2, "the council of G1 and the joint meeting of C1, planned"
+    assert sent == 0, "nobody to invite yet: no reminders"
