@@ -23,7 +23,7 @@ import re
 import secrets
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -1465,17 +1465,47 @@ def meeting_summary(t: Translator, meeting: MeetingView, zone: ZoneInfo) -> str:
     return "\n".join(lines)
 
 
+Render = Callable[[Translator], Message]
+
+
+def per_language(render: Render) -> Render:
+    """Render a message once per language, not once per recipient (a council can invite
+    thousands)."""
+    cache: dict[str, Message] = {}
+
+    def cached(t: Translator) -> Message:
+        if t.locale not in cache:
+            cache[t.locale] = render(t)
+        return cache[t.locale]
+
+    return cached
+
+
 async def _tell_audience(
     session: AsyncSession,
     meeting: MeetingView,
     now: datetime,
     key: str,
-    render: Any,
+    render: Render,
 ) -> int:
     recipients = await audience_member_ids(session, meeting.series)
+    render = per_language(render)
+    loaded_members = await _preload_members(session, recipients)
     for member_id in recipients:
         await notify(session, member_id, now, render, dedupe_key=f"{key}:{member_id}")
+    del loaded_members
     return len(recipients)
+
+
+async def _preload_members(session: AsyncSession, member_ids: Sequence[int]) -> list[Member]:
+    """Load the recipients in a few queries, so that each notification finds its member in the
+    session instead of asking the database again (keep the list while notifying)."""
+    loaded: list[Member] = []
+    for start in range(0, len(member_ids), 1000):
+        chunk = list(member_ids[start : start + 1000])
+        rows = await session.execute(select(Member).where(col(Member.id).in_(chunk)))
+        loaded += list(rows.scalars())
+    return loaded
 
 
 async def move_meeting(
@@ -1711,6 +1741,8 @@ async def add_followup(
     session.add(item)
     await session.flush()
     assert item.id is not None
+    # Follow-ups become tracked issues once the issues work lands: one call here, e.g.
+    # issues.create_report(session, ..., source="meeting", source_id=item.id, now=now)
     session.add(_event(meeting_id, actor, "followup", now, followup=item.id))
     names = await _names(session, [owner_id] if owner_id is not None else [])
     view = _followup_view(item, names)
@@ -1938,10 +1970,12 @@ async def send_due_reminders(
             continue
         render = _reminder_render(reminder, meeting, rules)
         recipients = await audience_member_ids(session, meeting.series)
+        loaded_members = await _preload_members(session, recipients)
         for member_id in recipients:
             await notify(
                 session, member_id, now, render, dedupe_key=f"mtg-rem:{reminder.id}:{member_id}"
             )
+        del loaded_members
         reminder.status = ReminderStatus.sent
         reminder.recipients = len(recipients)
         if reminder.kind == ReminderKind.invitation:
@@ -1962,7 +1996,9 @@ async def reminders_due(session: AsyncSession, now: datetime) -> bool:
     return found.first() is not None
 
 
-def _reminder_render(reminder: MeetingReminder, meeting: MeetingView, rules: MeetingRules) -> Any:
+def _reminder_render(
+    reminder: MeetingReminder, meeting: MeetingView, rules: MeetingRules
+) -> Render:
     minutes = reminder.minutes_before
     invitation = reminder.kind == ReminderKind.invitation
 
@@ -1983,4 +2019,4 @@ def _reminder_render(reminder: MeetingReminder, meeting: MeetingView, rules: Mee
         body.append(t("meetings.reply_hint"))
         return Text("\n".join(body), meeting_buttons(t, meeting.id))
 
-    return render
+    return per_language(render)
