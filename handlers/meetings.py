@@ -7,7 +7,7 @@ a person is likely allowed to do.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from bot.i18n import N_
@@ -201,6 +201,10 @@ def card_buttons(ctx: Context, card: MeetingCard) -> list[list[Button]]:
         if not meeting.cancelled and ctx.now >= meeting.starts_at:
             manage.append(Button(t("meetings.minutes_button"), payload=f"mtg_minutes:{mid}"))
             manage.append(Button(t("meetings.followups_button"), payload=f"mtg_fus:{mid}"))
+        if not meeting.series.ended:
+            manage.append(
+                Button(t("meetings.end_series_button"), payload=f"mtg_end:{meeting.series.id}")
+            )
         rows += _rows(manage)
     return rows
 
@@ -439,8 +443,9 @@ async def ask_move(ctx: Context) -> None:
 
 
 def _example(ctx: Context) -> str:
+    """A date a week from now, at 19:00, as people would type it."""
     zone = ctx.app.settings.zone
-    return f"{ctx.now.astimezone(zone):%Y}-12-08 19:00"
+    return f"{(ctx.now + timedelta(days=7)).astimezone(zone):%Y-%m-%d} 19:00"
 
 
 @router.step("meetings.move", accepts={Kind.text}, prompt=ask_move)
@@ -520,6 +525,30 @@ async def cancel_confirmed(ctx: Context) -> None:
     ctx.edit(
         ctx.t("meetings.cancelled", title=cancelled.title, when=_when(ctx, cancelled.starts_at))
     )
+
+
+@router.button("mtg_end")
+async def end_series_button(ctx: Context) -> None:
+    series_id = ctx.int_arg(0)
+    series = await meetings.managed_series_view(ctx.session, ctx.actor, series_id)
+    await ctx.set_step("meetings.end_confirm", {"series": series_id})
+    ctx.reply(
+        ctx.t("meetings.end_series_confirm", title=series.title),
+        [
+            [
+                ctx.flow_button(ctx.t("meetings.end_series_yes"), "mtg_end_ok"),
+                ctx.flow_button(ctx.t("meetings.keep"), "mtg_keep"),
+            ]
+        ],
+    )
+
+
+@router.button("mtg_end_ok", flow=True)
+async def end_series_confirmed(ctx: Context) -> None:
+    series_id = int((ctx.state.data if ctx.state else {}).get("series") or 0)
+    series = await meetings.end_series(ctx.session, ctx.actor, series_id, ctx.now)
+    await ctx.clear_step()
+    ctx.edit(ctx.t("meetings.series_ended", title=series.title))
 
 
 # ---------------------------------------------------------------------------------------------

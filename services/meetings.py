@@ -1006,6 +1006,12 @@ async def managed_series(session: AsyncSession, actor: Actor) -> list[SeriesView
     return [view for view in views if can_manage(actor, view)]
 
 
+async def managed_series_view(session: AsyncSession, actor: Actor, series_id: int) -> SeriesView:
+    _, view = await _load_series(session, series_id)
+    _require_manage(actor, view, "look after series")
+    return view
+
+
 async def end_series(
     session: AsyncSession, actor: Actor, series_id: int, now: datetime
 ) -> SeriesView:

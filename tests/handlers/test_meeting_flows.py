@@ -370,3 +370,19 @@ async def test_english_speakers_get_english(town: Harness) -> None:
     listing = (await h.send(ALICE, "/meetings"))[0]
     assert listing.text.startswith("📅 Your upcoming meetings:\n\n1. Tue 8 Dec, 19:00")
     assert "Your answer: no answer yet" in listing.text
+
+
+async def test_organiser_ends_a_series_after_confirming(town: Harness) -> None:
+    h = town
+    meeting_id = await call(h)
+    card = (await h.press(COORDINATOR, f"mtg_card:{meeting_id}"))[-1]
+    refused = await h.press(RESIDENT, card.button("结束系列"))
+    assert refused[-1].text == "抱歉，您没有权限执行此操作。"
+    confirm = (await h.press(COORDINATOR, card.button("结束系列"), card))[-1]
+    assert "已经排好的会议仍会举行" in confirm.text
+    await h.press(COORDINATOR, confirm.button("确定结束"), confirm)
+    assert confirm.text == "「新德第一网格月月谈」系列已结束，不再安排新的会议。"
+    async with h.app.db.transaction() as session:
+        assert await meetings.plan_all(session, FIRST + timedelta(days=40), RULES) == 0
+    card = (await h.press(COORDINATOR, f"mtg_card:{meeting_id}"))[-1]
+    assert "⏹ 结束系列" not in labels(card)
