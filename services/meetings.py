@@ -1161,17 +1161,19 @@ async def rsvp(
     if now >= meeting.ends_at:
         raise InvalidInput("meetings.is_over")
     assert actor.member_id is not None
-    existing = await session.get(MeetingRsvp, (meeting_id, actor.member_id))
-    if existing is None:
-        session.add(
-            MeetingRsvp(
-                meeting_id=meeting_id, member_id=actor.member_id, answer=answer, updated_at=now
-            )
+    values = {
+        "meeting_id": meeting_id,
+        "member_id": actor.member_id,
+        "answer": answer.value,
+        "updated_at": now,
+    }
+    if not await insert_ignore(session, MeetingRsvp, values, conflict=["meeting_id", "member_id"]):
+        await session.execute(
+            update(MeetingRsvp)
+            .where(col(MeetingRsvp.meeting_id) == meeting_id)
+            .where(col(MeetingRsvp.member_id) == actor.member_id)
+            .values(answer=answer.value, updated_at=now)
         )
-    else:
-        existing.answer = answer
-        existing.updated_at = now
-    await session.flush()
     return meeting
 
 
