@@ -83,58 +83,62 @@ async def test_coordinator_calls_a_monthly_council_and_its_next_meeting_is_plann
     ]
 
 
-@pytest.mark.parametrize(
-    ("who", "unit", "allowed"),
-    [
-        ("coordinator", "G1", True),
-        ("coordinator", "C1", True),
-        ("grid_leader", "G1", True),
-        ("grid_leader", "B1", True),
-        ("admin", "G3", True),
-        ("grid_leader", "G2", False),
-        ("coordinator", "G3", False),
-        ("grid_worker", "G1", False),
-        ("volunteer", "G1", False),
-        ("resident", "B1", False),
-        ("department", "C1", False),
-    ],
-)
-async def test_who_may_call_a_meeting_where(town: Town, who: str, unit: str, allowed: bool) -> None:
-    if allowed:
-        series, _ = await call_meeting(town, who, unit_code=unit)
-        assert series.unit.code == unit
-        return
-    with pytest.raises(PermissionDenied):
-        await call_meeting(town, who, unit_code=unit)
-    async with town.db.transaction() as session:
-        assert not (await session.execute(select(Meeting))).first(), "nothing created"
+CALLERS = [
+    ("coordinator", "G1", True),
+    ("coordinator", "C1", True),
+    ("grid_leader", "G1", True),
+    ("grid_leader", "B1", True),
+    ("admin", "G3", True),
+    ("grid_leader", "G2", False),
+    ("coordinator", "G3", False),
+    ("grid_worker", "G1", False),
+    ("volunteer", "G1", False),
+    ("resident", "B1", False),
+    ("department", "C1", False),
+]
 
 
-@pytest.mark.parametrize(
-    ("overrides", "key"),
-    [
-        ({"rrule": "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=31"}, "meetings.never_occurs"),
-        ({"rrule": "FREQ=DAILY"}, "meetings.rule_freq"),
-        ({"title": "  "}, "meetings.title_empty"),
-        ({"title": "长" * 101}, "meetings.title_too_long"),
-        ({"venue": ""}, "meetings.venue_empty"),
-        ({"first_start": NOW - hours(1)}, "meetings.in_past"),
-        ({"audience": Audience.roles, "roles": ()}, "meetings.no_roles"),
-        ({"audience": Audience.members, "member_ids": ()}, "meetings.no_members"),
-        ({"audience": Audience.members, "member_ids": (99999,)}, "meetings.member_unknown"),
-        ({"latitude": 95.0}, "meetings.bad_location"),
-        ({"duration_minutes": 5}, "meetings.bad_duration"),
-        ({"unit_code": "D1"}, "meetings.bad_unit_kind"),
-    ],
-)
-async def test_bad_series_are_refused_with_a_reason(
-    town: Town, overrides: dict[str, Any], key: str
-) -> None:
-    who = "admin" if overrides.get("unit_code") == "D1" else "coordinator"
-    with pytest.raises(ServiceError) as refused:
-        await call_meeting(town, who, **overrides)
-    assert refused.value.key == key
-    assert translator("en")(key, **refused.value.params) != key
+async def meeting_count(db: Database) -> int:
+    async with db.transaction() as session:
+        return int((await session.execute(select(func.count()).select_from(Meeting))).scalar_one())
+
+
+async def test_who_may_call_a_meeting_where(town: Town) -> None:
+    for who, unit, allowed in CALLERS:
+        before = await meeting_count(town.db)
+        if allowed:
+            series, _ = await call_meeting(town, who, unit_code=unit, title=f"{who} {unit}")
+            assert series.unit.code == unit
+            continue
+        with pytest.raises(PermissionDenied):
+            await call_meeting(town, who, unit_code=unit)
+        assert await meeting_count(town.db) == before, f"{who} on {unit}: nothing created"
+
+
+BAD_SERIES: list[tuple[dict[str, Any], str]] = [
+    ({"rrule": "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=31"}, "meetings.never_occurs"),
+    ({"rrule": "FREQ=DAILY"}, "meetings.rule_freq"),
+    ({"title": "  "}, "meetings.title_empty"),
+    ({"title": "长" * 101}, "meetings.title_too_long"),
+    ({"venue": ""}, "meetings.venue_empty"),
+    ({"first_start": NOW - hours(1)}, "meetings.in_past"),
+    ({"audience": Audience.roles, "roles": ()}, "meetings.no_roles"),
+    ({"audience": Audience.members, "member_ids": ()}, "meetings.no_members"),
+    ({"audience": Audience.members, "member_ids": (99999,)}, "meetings.member_unknown"),
+    ({"latitude": 95.0}, "meetings.bad_location"),
+    ({"duration_minutes": 5}, "meetings.bad_duration"),
+    ({"unit_code": "D1"}, "meetings.bad_unit_kind"),
+]
+
+
+async def test_bad_series_are_refused_with_a_reason(town: Town) -> None:
+    for overrides, key in BAD_SERIES:
+        who = "admin" if overrides.get("unit_code") == "D1" else "coordinator"
+        with pytest.raises(ServiceError) as refused:
+            await call_meeting(town, who, **overrides)
+        assert refused.value.key == key
+        assert translator("en")(key, **refused.value.params) != key
+    assert await meeting_count(town.db) == 0
 
 
 async def test_planning_again_adds_nothing_and_the_window_moves_with_time(town: Town) -> None:
