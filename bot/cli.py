@@ -26,10 +26,12 @@ org_app = typer.Typer(
 )
 invite_app = typer.Typer(help="Invite links that grant a role on a unit.", no_args_is_help=True)
 demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
+meeting_app = typer.Typer(help="Meeting series (councils, joint meetings).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(org_app, name="org")
 app.add_typer(invite_app, name="invite")
 app.add_typer(demo_app, name="demo")
+app.add_typer(meeting_app, name="meeting")
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -244,6 +246,93 @@ def demo_seed() -> None:
 
     run_async(work)
     typer.echo("demo data loaded")
+
+
+@meeting_app.command("create")
+def meeting_create(
+    unit: Annotated[str, typer.Option(help="unit code, e.g. G1")],
+    title: Annotated[str, typer.Option(help="e.g. 新德第一网格月月谈")],
+    start: Annotated[str, typer.Option(help="first meeting, local time: 2026-12-08 19:00")],
+    venue: Annotated[str, typer.Option(help="where it takes place")],
+    kind: Annotated[
+        str, typer.Option(help="council, joint, branch, cobuilding or custom")
+    ] = "council",
+    rrule: Annotated[
+        str | None, typer.Option(help="RFC 5545 rule, e.g. FREQ=MONTHLY;BYDAY=2TU; none: once")
+    ] = None,
+    roles: Annotated[
+        str | None, typer.Option(help="invite these roles within the unit, e.g. resident,volunteer")
+    ] = None,
+    members: Annotated[
+        str | None, typer.Option(help="invite these people only (Telegram ids, comma-separated)")
+    ] = None,
+    lat: Annotated[float | None, typer.Option(help="venue latitude (check-in by location)")] = None,
+    lon: Annotated[float | None, typer.Option(help="venue longitude")] = None,
+    duration: Annotated[int, typer.Option(help="minutes")] = 90,
+    organiser: Annotated[
+        int | None, typer.Option(help="Telegram id of the member who runs it")
+    ] = None,
+) -> None:
+    """Create a meeting series (open to everyone in the unit unless --roles or --members)."""
+    from models.base import utcnow
+    from models.meetings import Audience, MeetingKind
+    from services import meetings
+    from services.access import Actor
+    from services.errors import ServiceError
+    from services.members import find_member
+
+    settings = settings_or_exit()
+    rules = meetings.MeetingRules.of(settings)
+    if roles and members:
+        raise fail("--roles and --members do not go together")
+    try:
+        meeting_kind = MeetingKind(kind)
+    except ValueError:
+        raise fail("--kind must be council, joint, branch, cobuilding or custom") from None
+
+    async def work() -> Any:
+        now = utcnow()
+        async with _database(settings) as db, db.transaction() as session:
+
+            async def member_id(telegram_id: int) -> int:
+                found = await find_member(session, telegram_id)
+                if found is None:
+                    raise fail(f"no member with Telegram id {telegram_id}")
+                return found.id
+
+            member_ids = [await member_id(int(m)) for m in (members or "").split(",") if m.strip()]
+            draft = meetings.SeriesDraft(
+                kind=meeting_kind,
+                title=title,
+                unit_code=unit,
+                first_start=meetings.parse_when(start, rules.zone, now),
+                rrule=rrule,
+                venue=venue,
+                audience=Audience.members
+                if member_ids
+                else Audience.roles
+                if roles
+                else Audience.open,
+                roles=[r.strip() for r in (roles or "").split(",") if r.strip()],  # type: ignore[misc]
+                member_ids=member_ids,
+                latitude=lat,
+                longitude=lon,
+                duration_minutes=duration,
+                organiser_id=await member_id(organiser) if organiser is not None else None,
+            )
+            series, planned = await meetings.create_series(session, Actor.cli(), draft, now, rules)
+            dates = await meetings.preview(series.first_start, series.rrule, rules.zone, 3)
+            return series, planned, dates
+
+    try:
+        series, planned, dates = run_async(work)
+    except ValueError as error:
+        raise fail(f"--roles: {error}") from None
+    except ServiceError as error:
+        raise fail(_english(error.key, error.params)) from None
+    typer.echo(f"created series {series.id}: {series.title} ({len(planned)} meeting(s) planned)")
+    for moment in dates:
+        typer.echo(f"  {moment.astimezone(rules.zone):%Y-%m-%d %a %H:%M}")
 
 
 @app.command()

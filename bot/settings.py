@@ -46,6 +46,14 @@ class Settings(BaseSettings):
     conversation_timeout_minutes: int = Field(default=60, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    meeting_reminders: str = "1440,60"
+    """Minutes before a meeting when reminders go out (comma-separated; empty for none)."""
+    meeting_checkin_radius_meters: int = Field(default=300, ge=10, le=5000)
+    meeting_checkin_early_minutes: int = Field(default=30, ge=0, le=720)
+    meeting_checkin_late_minutes: int = Field(default=30, ge=0, le=720)
+    meeting_plan_days: int = Field(default=14, ge=1, le=366)
+    """Occurrences of a series are created this many days ahead (and always the next one)."""
+
     @field_validator("telegram_token")
     @classmethod
     def _token_shape(cls, value: SecretStr | None) -> SecretStr | None:
@@ -61,6 +69,18 @@ class Settings(BaseSettings):
         if not re.match(r"^https?://[^\s/]+", value):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
+
+    @field_validator("meeting_reminders")
+    @classmethod
+    def _reminder_minutes(cls, value: str) -> str:
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+        if not all(p.isdigit() and 1 <= int(p) <= 60 * 24 * 30 for p in parts):
+            raise ValueError("must be minutes before the meeting, e.g. 1440,60 (1 to 43200 each)")
+        return ",".join(str(m) for m in sorted({int(p) for p in parts}, reverse=True))
+
+    @property
+    def meeting_reminder_minutes(self) -> tuple[int, ...]:
+        return tuple(int(p) for p in self.meeting_reminders.split(",") if p)
 
     @field_validator("timezone")
     @classmethod

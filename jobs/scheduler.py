@@ -11,6 +11,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.db import Database
 from bot.settings import Settings
 from jobs.housekeeping import housekeeping
+from jobs.meetings import plan_meetings, send_meeting_reminders
+from services.meetings import MeetingRules
 
 
 def build_scheduler(
@@ -23,4 +25,17 @@ def build_scheduler(
         await housekeeping(db, clock())
 
     scheduler.add_job(tick_housekeeping, "interval", minutes=5, id="housekeeping", **defaults)
+
+    meeting_rules = MeetingRules.of(settings)
+
+    async def tick_meeting_plans() -> None:
+        await plan_meetings(db, meeting_rules, clock())
+
+    async def tick_meeting_reminders() -> None:
+        await send_meeting_reminders(db, meeting_rules, clock())
+
+    scheduler.add_job(tick_meeting_plans, "interval", minutes=10, id="meetings.plan", **defaults)
+    scheduler.add_job(
+        tick_meeting_reminders, "interval", minutes=1, id="meetings.reminders", **defaults
+    )
     return scheduler
