@@ -19,7 +19,14 @@ def build_scheduler(
     settings: Settings, db: Database, clock: Callable[[], datetime]
 ) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone=settings.zone)
-    defaults = {"coalesce": True, "max_instances": 1, "replace_existing": True}
+    # Every job also runs right at start-up: after a restart, due work is not left waiting
+    # for a whole interval.
+    defaults = {
+        "coalesce": True,
+        "max_instances": 1,
+        "replace_existing": True,
+        "next_run_time": datetime.now(settings.zone),
+    }
 
     async def tick_housekeeping() -> None:
         await housekeeping(db, clock())
