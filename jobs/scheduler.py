@@ -11,6 +11,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.db import Database
 from bot.settings import Settings
 from jobs.housekeeping import housekeeping
+from jobs.issues import issue_deadlines
+from services.issues import IssuePolicy
 
 
 def build_scheduler(
@@ -23,4 +25,13 @@ def build_scheduler(
         await housekeeping(db, clock())
 
     scheduler.add_job(tick_housekeeping, "interval", minutes=5, id="housekeeping", **defaults)
+
+    issue_policy = IssuePolicy.from_settings(settings)
+
+    async def tick_issue_deadlines() -> None:
+        await issue_deadlines(db, issue_policy, clock())
+
+    scheduler.add_job(
+        tick_issue_deadlines, "interval", seconds=30, id="issue_deadlines", **defaults
+    )
     return scheduler
