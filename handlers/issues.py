@@ -542,7 +542,11 @@ def _staff_lines(ctx: Context, view: IssueView) -> list[str]:
         lines.append(
             t(
                 "issues.field_assignee",
-                value=f"{view.assignee.name} ({handler_label(t, view.assignee)})",
+                value=t(
+                    "issues.person_with_role",
+                    name=view.assignee.name,
+                    role=handler_label(t, view.assignee),
+                ),
             )
         )
     if view.department is not None:
@@ -848,7 +852,10 @@ def timeline_text(ctx: Context, card: IssueCard, events: list[issues.EventView])
     t = ctx.t
     lines = [t("issues.timeline_title", number=card.issue.number)]
     for event in events:
-        line = f"{when(ctx, event.at)} {t(EVENT_KEYS[event.kind])}"
+        label = t(EVENT_KEYS[event.kind])
+        if event.kind == EventKind.rated and event.note:
+            label = t("issues.event_rated_as", rating=t(RATING_KEYS[Rating(event.note)]))
+        line = f"{when(ctx, event.at)} {label}"
         if event.kind in (EventKind.escalated, EventKind.whistled) and event.tier:
             line += f" → {t(TIER_KEYS[event.tier])}"
         if event.actor is not None:
@@ -859,9 +866,7 @@ def timeline_text(ctx: Context, card: IssueCard, events: list[issues.EventView])
             line += " · " + t("issues.by_system")
         if event.target is not None:
             line += f" → {event.target.name}"
-        if event.kind == EventKind.rated and event.note:
-            line += f": {t(RATING_KEYS[Rating(event.note)])}"
-        elif event.note and event.kind in (
+        if event.note and event.kind in (
             EventKind.resolved,
             EventKind.rejected,
             EventKind.duplicate,

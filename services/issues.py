@@ -2559,6 +2559,7 @@ def staff_assigned(t: Translator, view: IssueView, policy: IssuePolicy) -> Messa
         (
             (
                 Button(t("issues.button_start"), payload=f"{ISSUE_BUTTON}:start:{view.id}"),
+                Button(t("issues.button_resolve"), payload=f"{ISSUE_BUTTON}:res:{view.id}"),
                 open_button(t, view.id),
             ),
         ),
