@@ -741,11 +741,15 @@ async def _view(session: AsyncSession, issue: Issue) -> IssueView:
     community = units[issue.community_id]
     grid = units.get(issue.grid_id) if issue.grid_id else None
 
+    people: dict[int, PersonRef] = {}
+
     async def person(member_id: int | None) -> PersonRef | None:
         if member_id is None or member_id not in names:
             return None
-        role, unit = await _role_for(session, member_id, community, grid)
-        return PersonRef(member_id, names[member_id], role, unit)
+        if member_id not in people:
+            role, unit = await _role_for(session, member_id, community, grid)
+            people[member_id] = PersonRef(member_id, names[member_id], role, unit)
+        return people[member_id]
 
     return IssueView(
         id=issue.id,
