@@ -287,4 +287,6 @@ class IssueTimer(SQLModel, table=True):
     key: str = Field(max_length=64, unique=True)
     """``<issue>:<seq>:<kind>``: one row per deadline, so a breach is acted on once."""
     done_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    attempts: int = 0
+    """Failed tries so far; a timer that keeps failing is given up after MAX_TIMER_ATTEMPTS."""
     error: str | None = Field(default=None, max_length=300)

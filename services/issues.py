@@ -2226,6 +2226,11 @@ async def board(session: AsyncSession, actor: Actor, now: datetime, policy: Issu
 # Due timers (called by jobs/issues.py)
 
 
+MAX_TIMER_ATTEMPTS = 5
+TIMER_RETRY = timedelta(minutes=1)
+"""A timer whose action failed is tried again a minute later, five times at most."""
+
+
 @dataclass(frozen=True)
 class TimerOutcome:
     timer_id: int
@@ -2264,8 +2269,17 @@ async def fire_due_timers(
                 status = await _fire(session, timer, now, policy)
         except Exception as error:
             log.exception("issue timer %s (%s) failed", timer.id, timer.kind)
-            status = TimerStatus.failed
+            timer.attempts += 1
             timer.error = str(error)[:300]
+            if timer.attempts < MAX_TIMER_ATTEMPTS:
+                timer.due_at = now + TIMER_RETRY
+                outcomes.append(
+                    TimerOutcome(
+                        timer.id, timer.issue_id, TimerKind(timer.kind), TimerStatus.pending
+                    )
+                )
+                continue
+            status = TimerStatus.failed
         timer.status = status
         timer.done_at = now
         outcomes.append(TimerOutcome(timer.id, timer.issue_id, TimerKind(timer.kind), status))

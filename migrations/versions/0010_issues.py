@@ -163,6 +163,7 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('key', sa.String(length=64), nullable=False),
     sa.Column('done_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('error', sa.String(length=300), nullable=True),
     sa.ForeignKeyConstraint(['issue_id'], ['issues.id'], name=op.f('fk_issue_timers_issue_id_issues'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_issue_timers')),

@@ -208,3 +208,33 @@ async def test_a_second_process_skips_what_the_first_has_claimed(
     assert again == []
     escalated, _ = await escalation_counts(world)
     assert escalated == Counter({r.id: 1 for r in reports})
+
+
+async def test_a_failing_deadline_is_tried_again_then_given_up(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    view = await world.report()
+    failures = {"left": 1}
+    real_climb = issues._climb
+
+    async def flaky(*args: object, **kwargs: object) -> None:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise RuntimeError("the database went away")
+        await real_climb(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(issues, "_climb", flaky)
+    first = await tick(world, 10)
+    assert [(o.kind, o.status) for o in first][-1] == (
+        TimerKind.response_breach,
+        TimerStatus.pending,
+    )
+    assert (await world.issue(view.id)).tier == Tier.grid, "nothing half done"
+    assert done(await tick(world, 11)) == ["response_breach"], "tried again a minute later"
+    assert (await world.issue(view.id)).tier == Tier.community
+
+    failures["left"] = 99
+    for minute in range(21, 26):
+        outcomes = await tick(world, minute)
+    assert [o.status for o in outcomes] == [TimerStatus.failed], "given up after five tries"
+    assert await tick(world, 60) == []
