@@ -490,7 +490,7 @@ def card_text(ctx: Context, card: IssueCard) -> str:
         t("issues.field_place", value=place_label(t, view)),
     ]
     staff = card.access == Access.staff
-    if view.address and (staff or card.access == Access.reporter):
+    if view.address:
         lines.append(t("issues.field_address", value=view.address))
     lines.append(t("issues.field_description", value=view.description))
     if view.photos:
@@ -501,7 +501,7 @@ def card_text(ctx: Context, card: IssueCard) -> str:
         lines.append(
             t("issues.field_handler", value=handler_label(t, view.assignee or view.department))
         )
-    if card.access == Access.follower and not view.anonymous and view.reporter:
+    if card.access == Access.follower and view.reporter:
         lines.append(t("issues.field_reporter", value=view.reporter.name))
     if view.duplicate_of:
         lines.append(t("issues.field_duplicate_of", value=view.duplicate_of))
@@ -584,7 +584,7 @@ def card_buttons(ctx: Context, card: IssueCard) -> list[list[Button]]:
         )
         extra.append(Button(ctx.t(key), payload=payload("pri", view.id)))
     rows.append(extra)
-    if view.latitude is not None and view.longitude is not None and card.access != Access.follower:
+    if view.latitude is not None and view.longitude is not None:
         rows.append(
             [Button(ctx.t("issues.button_map"), url=map_url(view.latitude, view.longitude))]
         )
@@ -1024,7 +1024,6 @@ async def board_command(ctx: Context) -> None:
                 number=entry.number,
                 category=entry.category.label(t.locale),
                 place=entry.place.label(t.locale),
-                summary=entry.summary,
                 reported=when(ctx, entry.created_at),
                 resolved=when(ctx, entry.resolved_at),
                 days=days,

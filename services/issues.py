@@ -19,7 +19,7 @@ import math
 import re
 import secrets
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -356,7 +356,6 @@ class BoardEntry:
     number: str
     category: CategoryView
     place: UnitRef
-    summary: str
     created_at: datetime
     resolved_at: datetime
     rating: Rating | None
@@ -415,7 +414,9 @@ _DOOR_NUMBER = re.compile(r"(?<![\d号])\d{3,4}(?=\s*(?:门口|门前|家|$|[，
 
 
 def redact(text: str) -> str:
-    """For the public board: phone numbers and exact doors go; buildings stay."""
+    """For other residents (an offered similar report, a followed issue): phone numbers and
+    exact doors go; buildings stay. Names cannot be recognised, so the public board shows no
+    free text at all."""
     text = _PHONE.sub("***", text)
     text = _TRIPLE.sub(lambda m: f"{m[1]}-*-*", text)
     text = _UNIT_ROOM.sub(lambda m: f"{m[1]}{m[2]}**", text)
@@ -872,7 +873,37 @@ async def get_card(session: AsyncSession, actor: Actor, issue_id: int) -> IssueC
     if access is None:
         actor.refuse(f"view issue {issue.number}", grid or community)
     view = await _view(session, issue)
+    if access != Access.staff:
+        view = _public(view, access)
     return IssueCard(view, access, _actions(actor, issue, community, grid))
+
+
+def _public(view: IssueView, access: str) -> IssueView:
+    """What a reporter or a follower may see: handlers by role and unit only (no names), no
+    phone; followers (other residents) also no address, no exact doors or phone numbers in
+    the text, and the reporter's name only when they did not report anonymously."""
+
+    def anonymous(person: PersonRef | None) -> PersonRef | None:
+        return replace(person, name="") if person else None
+
+    view = replace(
+        view,
+        reporter_phone=None,
+        reported_by=None,
+        on_behalf_note=None,
+        assignee=anonymous(view.assignee),
+        department=anonymous(view.department),
+    )
+    if access == Access.follower:
+        view = replace(
+            view,
+            description=redact(view.description),
+            address=None,
+            latitude=None,
+            longitude=None,
+            reporter=None if view.anonymous else view.reporter,
+        )
+    return view
 
 
 def _actions(
@@ -1363,8 +1394,8 @@ async def similar_open_issues(
 
 
 async def issue_lines(session: AsyncSession, ids: Sequence[int]) -> list[IssueLine]:
-    """Lines for issues the caller already found (e.g. the similar ones offered to a reporter);
-    nothing personal is in a line."""
+    """Lines for issues the caller already found (the similar ones offered to a reporter), with
+    phone numbers and doors taken out of the description."""
     if not ids:
         return []
     rows = await session.execute(
@@ -1373,7 +1404,10 @@ async def issue_lines(session: AsyncSession, ids: Sequence[int]) -> list[IssueLi
         .where(col(Issue.id).in_([int(i) for i in ids]))
         .order_by(col(Issue.id))
     )
-    return [_line(issue, category) for issue, category in rows.all()]
+    return [
+        replace(_line(issue, category), description=redact(issue.description))
+        for issue, category in rows.all()
+    ]
 
 
 async def resident_by_phone(session: AsyncSession, actor: Actor, raw: str) -> PersonRef | None:
@@ -2175,7 +2209,8 @@ async def board_unit(session: AsyncSession, actor: Actor) -> UnitRef | None:
 
 
 async def board(session: AsyncSession, actor: Actor, now: datetime, policy: IssuePolicy) -> Board:
-    """公示反馈: recently resolved issues of one's grid, without names, phones or doors."""
+    """公示反馈: recently resolved issues of one's grid: category, building, dates, rating.
+    No free text: a description or a note may name a neighbour, which no filter can catch."""
     unit = await board_unit(session, actor)
     if unit is None:
         raise InvalidInput("issues.board_no_grid")
@@ -2211,7 +2246,6 @@ async def board(session: AsyncSession, actor: Actor, now: datetime, policy: Issu
                 issue.number,
                 _category_view(category),
                 places[issue.building_id or issue.grid_id or issue.community_id],
-                shorten(redact(issue.description)),
                 issue.created_at,
                 issue.resolved_at,
                 Rating(issue.rating)
