@@ -1478,7 +1478,10 @@ async def create_report(
     on_behalf_note = " ".join(report.on_behalf_note.split()) if report.on_behalf_note else None
     if on_behalf_note and len(on_behalf_note) > BEHALF_NOTE_MAX:
         raise InvalidInput("issues.behalf_too_long", limit=BEHALF_NOTE_MAX)
-    if (report.on_behalf_of or on_behalf_note or source) and not may_report_for_others(actor):
+    on_behalf = report.on_behalf_of is not None or bool(on_behalf_note)
+    if on_behalf and source is None and not may_report_for_others(actor):
+        # From /report only staff speak for somebody else; a visit or a meeting (whose service
+        # checked that the actor may log it) may come from any member, e.g. a volunteer.
         actor.refuse("report on behalf of somebody")
 
     if source is not None:

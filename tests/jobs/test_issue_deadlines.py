@@ -12,7 +12,9 @@ import pytest
 from sqlmodel import col, select
 
 from bot.db import Database
+from bot.settings import Settings
 from jobs.issues import issue_deadlines
+from jobs.scheduler import build_scheduler
 from models.issues import EventKind, IssueEvent, IssueStatus, Tier, TimerKind, TimerStatus
 from models.outbox import OutboxMessage
 from services import issues
@@ -238,3 +240,10 @@ async def test_a_failing_deadline_is_tried_again_then_given_up(
         outcomes = await tick(world, minute)
     assert [o.status for o in outcomes] == [TimerStatus.failed], "given up after five tries"
     assert await tick(world, 60) == []
+
+
+async def test_the_scheduler_ticks_issue_deadlines(demo_db: Database) -> None:
+    scheduler = build_scheduler(Settings(_env_file=None), demo_db, lambda: NOW)
+    job = scheduler.get_job("issue_deadlines")
+    assert job is not None
+    assert job.trigger.interval == timedelta(seconds=30)

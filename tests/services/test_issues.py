@@ -132,11 +132,29 @@ async def test_a_grid_worker_reports_for_a_resident_who_is_answered_back(world: 
     assert outside is None, "a phone number outside one's scope finds nobody"
 
 
-async def test_only_staff_report_for_others_or_from_a_visit(world: World) -> None:
+async def test_only_staff_report_for_others_unless_it_comes_from_a_visit(world: World) -> None:
     with pytest.raises(PermissionDenied):
         await world.report("resident", on_behalf_note="3号楼李大爷")
     with pytest.raises(PermissionDenied):
-        await world.report("resident", source=IssueSource.visit, source_id=7)
+        await world.report("volunteer", on_behalf_of=world.id("resident"))
+    async with world.db.transaction() as session:
+        b1 = await issues.home_place(session, world["resident"])
+    assert b1 is not None
+    found = await world.report(
+        "volunteer",
+        unit_id=b1.unit.id,
+        on_behalf_note="2号楼 独居老人李大爷",
+        source=IssueSource.visit,
+        source_id=41,
+    )
+    assert found.building is not None
+    assert found.building.code == "B1"
+    assert found.reporter is not None
+    assert found.reporter.id == world.id("volunteer"), "answered back: the visiting volunteer"
+    with pytest.raises(PermissionDenied):
+        await world.report(
+            "far_resident", unit_id=b1.unit.id, source=IssueSource.visit, source_id=9
+        )
 
 
 async def test_the_same_visit_need_makes_one_issue(world: World) -> None:
