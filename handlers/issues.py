@@ -100,6 +100,11 @@ def payload(action: str, *args: object) -> str:
 # /report
 
 
+async def answered_by_buttons(ctx: Context) -> None:
+    """Steps answered with buttons accept no message (the dispatcher explains and asks
+    again with the step's prompt), so this is never called."""
+
+
 @router.command("report", description=N_("cmd.report"), order=10)
 async def report(ctx: Context) -> None:
     if issues.may_report_for_others(ctx.actor):
@@ -120,9 +125,7 @@ async def ask_behalf(ctx: Context) -> None:
     )
 
 
-@router.step("issues.behalf", accepts=(), prompt=ask_behalf)
-async def behalf_step(ctx: Context) -> None:  # pragma: no cover - accepts nothing
-    await ask_behalf(ctx)
+router.step("issues.behalf", accepts=(), prompt=ask_behalf)(answered_by_buttons)
 
 
 @router.button("irb", flow=True)
@@ -168,9 +171,7 @@ async def ask_category(ctx: Context, *, edit: bool = False) -> None:
         ctx.reply(ctx.t("issues.ask_category"), rows)
 
 
-@router.step("issues.category", accepts=(), prompt=ask_category)
-async def category_step(ctx: Context) -> None:  # pragma: no cover - accepts nothing
-    await ask_category(ctx)
+router.step("issues.category", accepts=(), prompt=ask_category)(answered_by_buttons)
 
 
 @router.button("irc", flow=True)
@@ -316,9 +317,7 @@ async def ask_community(ctx: Context, page: int = 0) -> None:
         ctx.reply(text, rows)
 
 
-@router.step("issues.community", accepts=(), prompt=ask_community)
-async def community_step(ctx: Context) -> None:  # pragma: no cover - accepts nothing
-    await ask_community(ctx)
+router.step("issues.community", accepts=(), prompt=ask_community)(answered_by_buttons)
 
 
 @router.button("irmp", flow=True)
@@ -370,9 +369,7 @@ async def ask_duplicates(ctx: Context) -> None:
     ctx.reply("\n".join(lines), rows)
 
 
-@router.step("issues.duplicates", accepts=(), prompt=ask_duplicates)
-async def duplicates_step(ctx: Context) -> None:  # pragma: no cover - accepts nothing
-    await ask_duplicates(ctx)
+router.step("issues.duplicates", accepts=(), prompt=ask_duplicates)(answered_by_buttons)
 
 
 @router.button("ird", flow=True)
@@ -426,9 +423,7 @@ async def ask_confirm(ctx: Context) -> None:
     )
 
 
-@router.step("issues.confirm", accepts=(), prompt=ask_confirm)
-async def confirm_step(ctx: Context) -> None:  # pragma: no cover - accepts nothing
-    await ask_confirm(ctx)
+router.step("issues.confirm", accepts=(), prompt=ask_confirm)(answered_by_buttons)
 
 
 @router.button("irs", flow=True)
