@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -68,7 +69,9 @@ def _configure_sqlite(engine: AsyncEngine, *, write: bool) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        # Inline connections must never wait inside SQLite: that would stop the event loop.
+        # Database.transaction() retries a busy BEGIN IMMEDIATE with asyncio.sleep instead.
+        cursor.execute(f"PRAGMA busy_timeout={0 if write else SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
@@ -98,14 +101,41 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """One transaction. On SQLite transactions of this process take turns: waiting in
-        SQLite's busy handler backs off in steps of up to 100 ms, waiting here does not."""
+        """One transaction. On SQLite, transactions of this process take turns on a lock, and
+        when another process (or another Database on the same file) holds the write lock,
+        the BEGIN is retried while the event loop carries on."""
         if self._turn is None:
             async with self.sessions() as session, session.begin():
                 yield session
             return
-        async with self._turn, self.sessions() as session, session.begin():
-            yield session
+        async with self._turn:
+            session = await self._begin_sqlite()
+            try:
+                yield session
+            except BaseException:
+                await session.rollback()
+                raise
+            else:
+                await session.commit()
+            finally:
+                await session.close()
+
+    async def _begin_sqlite(self) -> AsyncSession:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SQLITE_BUSY_TIMEOUT_MS / 1000
+        pause = 0.002
+        while True:
+            session = self.sessions()
+            try:
+                await session.begin()
+                await session.connection()  # runs BEGIN IMMEDIATE now, not at first use
+                return session
+            except OperationalError as error:
+                await session.close()
+                if "locked" not in str(error) or loop.time() + pause > deadline:
+                    raise
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.05)
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:

@@ -15,6 +15,21 @@ LOCALES: tuple[Locale, ...] = ("zh_CN", "en")
 
 _SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _BOT_TOKEN = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
+_HOURS = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
+
+
+def parse_weekdays(value: str) -> frozenset[int]:
+    """``1-5`` / ``1,3,5`` / ``1-3,6`` → ISO weekdays (1 = Monday)."""
+    days: set[int] = set()
+    for part in value.replace(" ", "").split(","):
+        low, _, high = part.partition("-")
+        if not low.isdigit() or (high and not high.isdigit()):
+            raise ValueError("must be ISO weekdays like 1-5 or 1,2,3,4,5,6 (1 = Monday)")
+        first, last = int(low), int(high or low)
+        if not 1 <= first <= last <= 7:
+            raise ValueError("weekdays go from 1 (Monday) to 7 (Sunday)")
+        days.update(range(first, last + 1))
+    return frozenset(days)
 
 
 class SettingsError(Exception):
@@ -53,6 +68,27 @@ class Settings(BaseSettings):
     meeting_checkin_late_minutes: int = Field(default=30, ge=0, le=720)
     meeting_plan_days: int = Field(default=14, ge=1, le=366)
     """Occurrences of a series are created this many days ahead (and always the next one)."""
+    # Issue reports: working time, default deadlines (coordinators override them per category
+    # and priority in the chat), and the windows of the closed loop.
+    working_hours: str = "08:30-17:30"
+    """Working time in the installation's zone, HH:MM-HH:MM (response deadlines count in it)."""
+    working_days: str = "1-5"
+    """ISO weekdays with working hours: ranges and lists, e.g. ``1-5`` or ``1-6`` or ``1,3,5``."""
+    issue_response_minutes: int = Field(default=10, gt=0, le=10_080)
+    """Working minutes to accept a new normal report (urgent ones count around the clock)."""
+    issue_handling_hours: int = Field(default=72, gt=0, le=8_760)
+    issue_urgent_handling_hours: int = Field(default=24, gt=0, le=8_760)
+    issue_report_in_minutes: int = Field(default=30, gt=0, le=10_080)
+    """A whistled department must report in within this (working minutes unless urgent)."""
+    issue_reminder_percent: int = Field(default=80, ge=10, le=95)
+    """Remind the handler when this share of a deadline's time has passed."""
+    issue_rating_days: int = Field(default=7, gt=0, le=90)
+    """Unrated resolutions close as "no answer" after this many days."""
+    issue_duplicate_days: int = Field(default=14, gt=0, le=365)
+    issue_duplicate_meters: int = Field(default=150, gt=0, le=10_000)
+    issue_grid_radius_meters: int = Field(default=1500, gt=0, le=100_000)
+    """A location farther than this from every grid's centre asks for the community instead."""
+    issue_board_days: int = Field(default=30, gt=0, le=365)
 
     @field_validator("telegram_token")
     @classmethod
@@ -91,6 +127,25 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {value!r}") from None
         return value
 
+    @field_validator("working_hours")
+    @classmethod
+    def _working_hours(cls, value: str) -> str:
+        match = _HOURS.match(value.strip())
+        if not match:
+            raise ValueError("must be HH:MM-HH:MM, e.g. 08:30-17:30")
+        start = int(match[1]) * 60 + int(match[2])
+        end = int(match[3]) * 60 + int(match[4])
+        minutes_ok = int(match[2]) < 60 and int(match[4]) < 60
+        if not (minutes_ok and int(match[1]) < 24 and start < end <= 24 * 60):
+            raise ValueError("must be HH:MM-HH:MM with the start before the end")
+        return value.strip()
+
+    @field_validator("working_days")
+    @classmethod
+    def _working_days(cls, value: str) -> str:
+        parse_weekdays(value)
+        return value.strip()
+
     @field_validator("webhook_listen")
     @classmethod
     def _host_port(cls, value: str) -> str:
@@ -118,6 +173,17 @@ class Settings(BaseSettings):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def working_window(self) -> tuple[int, int]:
+        """Start and end of the working day in minutes after midnight (end ≤ 1440)."""
+        match = _HOURS.match(self.working_hours)
+        assert match is not None
+        return int(match[1]) * 60 + int(match[2]), int(match[3]) * 60 + int(match[4])
+
+    @property
+    def weekdays(self) -> frozenset[int]:
+        return parse_weekdays(self.working_days)
 
     @property
     def webhook_host(self) -> str:

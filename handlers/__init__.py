@@ -1,13 +1,14 @@
 """The channel-neutral conversation layer. ROUTERS is the one place handlers are wired up,
 in the order they are matched (the menu first: /start, /help, /cancel)."""
 
-from handlers import invites, meetings, menu, profile
+from handlers import invites, issues, meetings, menu, profile
 from handlers.router import Registry, Router
 
 ROUTERS: tuple[Router, ...] = (
     menu.router,
     profile.router,
     invites.router,
+    issues.router,
     meetings.router,
 )
 

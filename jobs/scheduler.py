@@ -3,46 +3,50 @@ with the in-memory job store and several processes can tick side by side."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.db import Database
 from bot.settings import Settings
 from jobs.housekeeping import housekeeping
+from jobs.issues import issue_deadlines
 from jobs.meetings import plan_meetings, send_meeting_reminders
+from services.issues import IssuePolicy
 from services.meetings import MeetingRules
+
+Tick = Callable[[datetime], Awaitable[object]]
+
+
+def job_table(settings: Settings, db: Database) -> list[tuple[str, timedelta, Tick]]:
+    """Every scheduled job: a deterministic id, how often it ticks, what it does at ``now``."""
+    issue_policy = IssuePolicy.from_settings(settings)
+    meeting_rules = MeetingRules.of(settings)
+    return [
+        ("housekeeping", timedelta(minutes=5), lambda now: housekeeping(db, now)),
+        ("issues.deadlines", timedelta(seconds=30),
+         lambda now: issue_deadlines(db, issue_policy, now)),
+        ("meetings.plan", timedelta(minutes=10),
+         lambda now: plan_meetings(db, meeting_rules, now)),
+        ("meetings.reminders", timedelta(minutes=1),
+         lambda now: send_meeting_reminders(db, meeting_rules, now)),
+    ]  # fmt: skip
 
 
 def build_scheduler(
     settings: Settings, db: Database, clock: Callable[[], datetime]
 ) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone=settings.zone)
-    # Every job also runs right at start-up: after a restart, due work is not left waiting
-    # for a whole interval.
-    defaults = {
-        "coalesce": True,
-        "max_instances": 1,
-        "replace_existing": True,
-        "next_run_time": datetime.now(settings.zone),
-    }
+    for job_id, every, tick in job_table(settings, db):
 
-    async def tick_housekeeping() -> None:
-        await housekeeping(db, clock())
+        async def run(tick: Tick = tick) -> None:
+            await tick(clock())
 
-    scheduler.add_job(tick_housekeeping, "interval", minutes=5, id="housekeeping", **defaults)
-
-    meeting_rules = MeetingRules.of(settings)
-
-    async def tick_meeting_plans() -> None:
-        await plan_meetings(db, meeting_rules, clock())
-
-    async def tick_meeting_reminders() -> None:
-        await send_meeting_reminders(db, meeting_rules, clock())
-
-    scheduler.add_job(tick_meeting_plans, "interval", minutes=10, id="meetings.plan", **defaults)
-    scheduler.add_job(
-        tick_meeting_reminders, "interval", minutes=1, id="meetings.reminders", **defaults
-    )
+        # Every job also runs right at start-up, so that after a restart due work does not
+        # wait a whole interval.
+        scheduler.add_job(
+            run, "interval", seconds=every.total_seconds(), id=job_id, coalesce=True,
+            max_instances=1, replace_existing=True, next_run_time=datetime.now(settings.zone),
+        )  # fmt: skip
     return scheduler

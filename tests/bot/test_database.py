@@ -16,15 +16,48 @@ def sqlite_db(tmp_path: object) -> Database:
     return Database(f"sqlite:///{tmp_path}/pragmas.sqlite3")
 
 
-async def test_every_sqlite_connection_has_wal_foreign_keys_and_a_busy_timeout(
-    sqlite_db: Database,
-) -> None:
+async def test_every_sqlite_connection_has_wal_and_foreign_keys(sqlite_db: Database) -> None:
     async with sqlite_db.transaction() as session:
         journal = (await session.execute(text("PRAGMA journal_mode"))).scalar()
         keys = (await session.execute(text("PRAGMA foreign_keys"))).scalar()
         busy = (await session.execute(text("PRAGMA busy_timeout"))).scalar()
+    async with sqlite_db.reading() as session:
+        reader_busy = (await session.execute(text("PRAGMA busy_timeout"))).scalar()
     await sqlite_db.dispose()
-    assert (journal, keys, busy) == ("wal", 1, 30_000)
+    assert (journal, keys) == ("wal", 1)
+    assert busy == 0, "inline connections never wait inside SQLite"
+    assert reader_busy == 30_000
+
+
+async def test_waiting_for_another_writer_does_not_stop_the_event_loop(tmp_path: object) -> None:
+    url = f"sqlite:///{tmp_path}/two.sqlite3"
+    first, second = Database(url), Database(url)
+    async with first.transaction() as session:
+        await session.execute(text("CREATE TABLE t (n INTEGER)"))
+    held, release = asyncio.Event(), asyncio.Event()
+
+    async def hold_the_write_lock() -> None:
+        async with first.transaction() as session:
+            await session.execute(text("INSERT INTO t VALUES (1)"))
+            held.set()
+            await release.wait()
+
+    async def write_after() -> None:
+        async with second.transaction() as session:
+            await session.execute(text("INSERT INTO t VALUES (2)"))
+
+    holder = asyncio.create_task(hold_the_write_lock())
+    await held.wait()
+    waiter = asyncio.create_task(write_after())
+    await asyncio.sleep(0.2)  # the loop runs on while the second writer waits its turn
+    assert not waiter.done(), "the second writer waits for the first"
+    release.set()
+    await asyncio.gather(holder, waiter)
+    async with second.reading() as session:
+        rows = (await session.execute(text("SELECT n FROM t ORDER BY n"))).scalars().all()
+    await first.dispose()
+    await second.dispose()
+    assert list(rows) == [1, 2]
 
 
 async def test_long_reads_run_off_the_event_loop_thread(sqlite_db: Database) -> None:

@@ -54,6 +54,17 @@ class SandboxClient:
     async def send_contact(self, user_id: int, phone: str) -> None:
         await self._post("send_contact", {"user_id": user_id, "phone_number": phone})
 
+    async def send_photo(self, user_id: int, caption: str | None = None) -> int:
+        """A generated picture (three sizes), optionally with a caption."""
+        body: dict[str, Any] = {"user_id": user_id}
+        if caption is not None:
+            body["caption"] = caption
+        return int((await self._post("send_photo", body))["update_id"])
+
+    async def send_location(self, user_id: int, latitude: float, longitude: float) -> int:
+        body = {"user_id": user_id, "latitude": latitude, "longitude": longitude}
+        return int((await self._post("send_location", body))["update_id"])
+
     async def send_sticker(self, user_id: int) -> None:
         await self._post("send_sticker", {"user_id": user_id})
 
