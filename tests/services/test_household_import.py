@@ -23,7 +23,18 @@ from services.org import import_org
 from tests.households_world import NOW, POLICY, World, xlsx
 
 ROOT = Path(__file__).resolve().parents[2]
-HEADER = ["楼栋", "地址", "门牌号", "人数", "标签", "联系人", "联系电话", "备注", "负责人", "上次走访"]
+HEADER: list[object] = [
+    "楼栋",
+    "地址",
+    "门牌号",
+    "人数",
+    "标签",
+    "联系人",
+    "联系电话",
+    "备注",
+    "负责人",
+    "上次走访",
+]
 
 
 @pytest.fixture
@@ -49,13 +60,24 @@ async def households(world: World) -> list[Household]:
         )
 
 
-GOOD_ROWS = [
-    ["B1", "和平路88弄3号", "101", 1, "独居老人", "王秀英", "13900001101", "腿脚不便", "", "2026-11-20"],
+GOOD_ROWS: list[list[object]] = [
+    [
+        "B1",
+        "和平路88弄3号",
+        "101",
+        1,
+        "独居老人",
+        "王秀英",
+        "13900001101",
+        "腿脚不便",
+        "",
+        "2026-11-20",
+    ],
     ["B1", "和平路88弄3号", "102", "3", "", "李建国", "021-5555 1102", "", "13800000002", ""],
     ["新德2号楼", "和平路88弄5号", "301", 4.0, "出租户", "孙磊", 13900001301, "", "tg:7002", ""],
     ["B3", "和平路90弄1号", "502", None, "特需对象、低保户", "周淑珍", None, None, None, None],
 ]
-BAD_ROWS = [
+BAD_ROWS: list[list[object]] = [
     ["B9", "和平路1号", "1", "", "", "", "", "", "", ""],  # row 8: unknown building
     ["B1", "和平路88弄3号", "103", "", "", "", "12345", "", "", ""],  # row 9: bad phone
     ["B1", "和平路88弄3号 ", "１０１", "", "", "", "", "", "", ""],  # row 10: same as row 3
@@ -112,7 +134,8 @@ async def test_partial_import_writes_the_good_rows_whole(world: World) -> None:
     assert special.interval_days == 7
     assert special.due_at == NOW + timedelta(days=7), "never visited: due one interval on"
     assert rented.interval_days == 90
-    assert shared.assignee_id is not None and shared.assignee_id == rented.assignee_id
+    assert shared.assignee_id is not None
+    assert shared.assignee_id == rented.assignee_id
 
 
 async def test_importing_again_changes_nothing_and_empty_cells_erase_nothing(
@@ -224,7 +247,7 @@ def test_cli_reports_rows_and_imports_nothing_then_imports_with_partial(
     assert failed.exit_code == 1
     assert "第 3 行：找不到楼栋“B9”" in failed.stderr
     assert "有 1 行有问题，没有导入任何内容" in failed.stderr
-    assert (tmp_path / "bad.csv").read_text(encoding="utf-8-sig").strip() == '3,找不到楼栋“B9”'
+    assert (tmp_path / "bad.csv").read_text(encoding="utf-8-sig").strip() == "3,找不到楼栋“B9”"
     done = runner.invoke(app, ["households", "import", str(sheet), "--partial"])
     assert done.exit_code == 0, done.output
     assert "共 2 行：新增 1 户，更新 0 户，未变 0 户，跳过 1 行。" in done.stdout
