@@ -11,6 +11,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.db import Database
 from bot.settings import Settings
 from jobs.housekeeping import housekeeping
+from jobs.visits import refresh_intervals, run_visit_jobs
 
 
 def build_scheduler(
@@ -23,4 +24,14 @@ def build_scheduler(
         await housekeeping(db, clock())
 
     scheduler.add_job(tick_housekeeping, "interval", minutes=5, id="housekeeping", **defaults)
+
+    async def tick_visits() -> None:
+        await run_visit_jobs(db, settings, clock())
+
+    async def start_visits() -> None:
+        await refresh_intervals(db, settings)
+        await tick_visits()
+
+    scheduler.add_job(tick_visits, "interval", minutes=1, id="visits", **defaults)
+    scheduler.add_job(start_visits, "date", id="visits.start", **defaults)
     return scheduler

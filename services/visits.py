@@ -661,7 +661,7 @@ async def coordinator_scopes(session: AsyncSession) -> list[tuple[int, UnitRef]]
         .where(col(RoleGrant.role) == Role.coordinator.value)
         .order_by(col(RoleGrant.member_id), col(Unit.code))
     )
-    return [(member_id, UnitRef.of(unit)) for member_id, unit in rows.tuples().all()]
+    return [(member_id, UnitRef.of(unit)) for member_id, unit in rows.all()]
 
 
 # ---------------------------------------------------------------------------------------------
