@@ -1,13 +1,15 @@
 """The channel-neutral conversation layer. ROUTERS is the one place handlers are wired up,
 in the order they are matched (the menu first: /start, /help, /cancel)."""
 
-from handlers import invites, menu, profile
+from handlers import households, invites, menu, profile, visits
 from handlers.router import Registry, Router
 
 ROUTERS: tuple[Router, ...] = (
     menu.router,
     profile.router,
     invites.router,
+    households.router,
+    visits.router,
 )
 
 

@@ -47,9 +47,7 @@ class World:
                 session, Person(telegram_id, telegram_id, name, locale), NOW
             )
             for role, code in grants:
-                session.add(
-                    RoleGrant(member_id=member.id, role=role, unit_id=self.units[code].id)
-                )
+                session.add(RoleGrant(member_id=member.id, role=role, unit_id=self.units[code].id))
             if phone:
                 row = await session.get(Member, member.id)
                 assert row is not None
