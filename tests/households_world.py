@@ -9,18 +9,36 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from openpyxl import Workbook
+from sqlalchemy import delete
 from sqlmodel import select
 
 from bot.db import Database
+from models.households import Household, HouseholdTagLink, HubLink
 from models.members import Member, Role, RoleGrant
 from models.org import Unit
+from models.visits import Visit
 from services.access import Actor, UnitRef, load_actor
 from services.households import HouseholdDraft, HouseholdView, VisitPolicy, add_household, list_tags
 from services.members import Person, ensure_member
+from tests.harness import Harness
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 """Monday 23 November 2026, 10:00 in Shanghai."""
 POLICY = VisitPolicy()
+
+
+async def empty_registry(db: Database) -> None:
+    """Remove the demo households (``seed_demo`` files a dozen): tests start from nothing."""
+    async with db.transaction() as session:
+        for table in (Visit, HouseholdTagLink, HubLink, Household):
+            await session.execute(delete(table))
+
+
+async def deliver_queued(harness: Harness) -> None:
+    """Send what services queued for other people (the sender job's work), without pacing."""
+    harness.app.courier.per_chat_interval = 0
+    while await harness.app.courier.drain_once():
+        pass
 
 
 @dataclass
@@ -29,6 +47,7 @@ class World:
     units: dict[str, UnitRef] = field(default_factory=dict)
 
     async def load(self) -> World:
+        await empty_registry(self.db)
         async with self.db.transaction() as session:
             for unit in (await session.execute(select(Unit))).scalars():
                 self.units[unit.code] = UnitRef.of(unit)

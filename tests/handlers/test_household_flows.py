@@ -4,24 +4,26 @@ never reaches anyone outside the grid."""
 
 from __future__ import annotations
 
+import pytest
 from sqlmodel import col, select
 
+from bot.db import Database
 from models.households import Household, HubLink
 from services.access import Actor
 from services.invites import create_invite
 from tests.conftest import COORDINATOR, GRID_WORKER, RESIDENT, STRANGER, VOLUNTEER
 from tests.fakes import SentMessage
 from tests.harness import Harness, User
+from tests.households_world import deliver_queued, empty_registry
+
+
+@pytest.fixture(autouse=True)
+async def _empty_registry(demo_db: Database) -> None:
+    await empty_registry(demo_db)
+
 
 LEADER = User(2006, "刘队长")
 FAR_VOLUNTEER = User(2007, "赵六")
-
-
-async def deliver_queued(harness: Harness) -> None:
-    """Send what services queued for other people (the sender job's work), without pacing."""
-    harness.app.courier.per_chat_interval = 0
-    while await harness.app.courier.drain_once():
-        pass
 
 
 async def stored(harness: Harness) -> list[Household]:

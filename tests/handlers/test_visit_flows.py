@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import update
 from sqlmodel import col, select
 
+from bot.db import Database
 from bot.settings import Settings
 from jobs.visits import run_visit_jobs
 from models.households import Household
@@ -17,8 +19,13 @@ from services.access import Actor
 from services.households import HouseholdDraft, VisitPolicy, add_household, list_tags
 from services.org import unit_by_code
 from tests.conftest import ALICE, COORDINATOR, GRID_WORKER, VOLUNTEER
-from tests.handlers.test_household_flows import deliver_queued
 from tests.harness import Harness, User
+from tests.households_world import deliver_queued, empty_registry
+
+
+@pytest.fixture(autouse=True)
+async def _empty_registry(demo_db: Database) -> None:
+    await empty_registry(demo_db)
 
 
 async def a_household_for(harness: Harness, user: User, door: str = "302") -> int:

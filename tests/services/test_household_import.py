@@ -20,7 +20,7 @@ from services import households as hh
 from services.access import Actor
 from services.demo import seed_demo
 from services.org import import_org
-from tests.households_world import NOW, POLICY, World, xlsx
+from tests.households_world import NOW, POLICY, World, empty_registry, xlsx
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADER: list[object] = [
@@ -235,6 +235,7 @@ def test_cli_reports_rows_and_imports_nothing_then_imports_with_partial(
         db = Database(database_url)
         async with db.transaction() as session:
             await seed_demo(session, NOW)
+        await empty_registry(db)
         await db.dispose()
 
     asyncio.run(seed())
