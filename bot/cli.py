@@ -252,7 +252,7 @@ def demo_seed() -> None:
 
 @households_app.command("import")
 def households_import(
-    file: Annotated[Path, typer.Argument(help=".xlsx or .csv registry (docs/households.md)")],
+    file: Annotated[Path, typer.Argument(help=".xlsx or .csv; see docs/households/import.md")],
     partial: Annotated[bool, typer.Option(help="import the good rows, skip the bad")] = False,
     dry_run: Annotated[bool, typer.Option(help="check everything, write nothing")] = False,
     report: Annotated[Path | None, typer.Option(help="write every problem to this CSV")] = None,
