@@ -21,7 +21,7 @@ from bot.i18n import translator
 from bot.settings import Settings
 from models.visits import VisitRun, VisitRunKind
 from services.households import VisitPolicy, list_tags, recompute_intervals
-from services.outbox import enqueue, notify
+from services.outbox import Outgoing, enqueue_many, notify
 from services.sql import insert_ignore, skip_locked
 from services.visits import (
     CoverageReport,
@@ -109,21 +109,21 @@ async def send_nudges(
     nudges = await daily_nudges(session, now, policy)
     tags = {tag.id: tag for tag in await list_tags(session)}
     today = policy.local_date(now)
-    sent = 0
-    for nudge in nudges:
-        message = nudge_message(translator(nudge.locale), nudge, tags, policy, today)
-        rows = await enqueue(
-            session,
-            nudge.chat_id,
-            message,
-            now,
-            member_id=nudge.member_id,
-            blocked=nudge.blocked,
-            dedupe_key=f"visits.nudge:{period}:{nudge.member_id}",
-            source="visits.nudge",
-        )
-        sent += bool(rows)
-    return sent
+    return await enqueue_many(
+        session,
+        [
+            Outgoing(
+                nudge.chat_id,
+                nudge_message(translator(nudge.locale), nudge, tags, policy, today),
+                member_id=nudge.member_id,
+                dedupe_key=f"visits.nudge:{period}:{nudge.member_id}",
+                blocked=nudge.blocked,
+            )
+            for nudge in nudges
+        ],
+        now,
+        source="visits.nudge",
+    )
 
 
 async def send_summaries(

@@ -947,22 +947,57 @@ async def set_hub_member(
     return await hub_group(session, actor, hub_id)
 
 
-async def member_by_ref(session: AsyncSession, ref: str) -> MemberChoice:
-    """A member named on the command line or in a sheet: ``tg:<Telegram id>`` or the phone
-    number they shared with the bot."""
+def _ref_keys(ref: str) -> tuple[int | None, tuple[str, ...]]:
+    """``tg:<id>`` → (Telegram id, ()); anything else → (None, phone spellings to look for)."""
     text = unicodedata.normalize("NFKC", ref).strip()
-    query = select(col(Member.id), col(Member.display_name))
     if text.lower().startswith("tg:") and text[3:].strip().isdigit():
-        query = query.where(col(Member.telegram_id) == int(text[3:].strip()))
-    else:
-        digits = re.sub(r"[\s\-()]", "", text)
-        candidates = {digits, digits.removeprefix("+86"), "+86" + digits.removeprefix("+86")}
-        query = query.where(col(Member.phone).in_(sorted(candidates)))
-    rows = (await session.execute(query.order_by(col(Member.id)))).all()
-    if len(rows) != 1:
-        raise NotFound("households.member_unknown_ref", ref=text[:32])
-    member_id, name = rows[0]
-    return MemberChoice(int(member_id or 0), name, ())
+        return int(text[3:].strip()), ()
+    digits = re.sub(r"[\s\-()]", "", text).removeprefix("+86")
+    return None, (digits, "+86" + digits)
+
+
+async def members_by_refs(session: AsyncSession, refs: Iterable[str]) -> dict[str, int]:
+    """Members named by ``tg:<Telegram id>`` or by the phone number they shared with the bot,
+    looked up together; a reference that matches nobody, or two people, is left out."""
+    wanted = {ref: _ref_keys(ref) for ref in set(refs)}
+    telegram_ids = sorted({tg for tg, _ in wanted.values() if tg is not None})
+    phones = sorted({p for tg, spellings in wanted.values() if tg is None for p in spellings})
+    by_telegram: dict[int, int] = {}
+    by_phone: dict[str, list[int]] = defaultdict(list)
+    for chunk in _chunks(telegram_ids):
+        rows = await session.execute(
+            select(col(Member.telegram_id), col(Member.id)).where(
+                col(Member.telegram_id).in_(chunk)
+            )
+        )
+        by_telegram.update((int(tg), int(member_id or 0)) for tg, member_id in rows.all())
+    for start in range(0, len(phones), CHUNK):
+        rows = await session.execute(
+            select(col(Member.phone), col(Member.id)).where(
+                col(Member.phone).in_(phones[start : start + CHUNK])
+            )
+        )
+        for phone, member_id in rows.all():
+            by_phone[str(phone).removeprefix("+86")].append(int(member_id or 0))
+    found: dict[str, int] = {}
+    for ref, (tg, spellings) in wanted.items():
+        if tg is not None:
+            if tg in by_telegram:
+                found[ref] = by_telegram[tg]
+            continue
+        matches = sorted(set(by_phone.get(spellings[0], [])))
+        if len(matches) == 1:
+            found[ref] = matches[0]
+    return found
+
+
+async def member_by_ref(session: AsyncSession, ref: str) -> MemberChoice:
+    """A member named on the command line: ``tg:<Telegram id>`` or their phone number."""
+    found = await members_by_refs(session, [ref])
+    if ref not in found:
+        raise NotFound("households.member_unknown_ref", ref=ref.strip()[:32])
+    names = await member_names(session, [found[ref]])
+    return MemberChoice(found[ref], names.get(found[ref], "?"), ())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1275,15 +1310,14 @@ async def import_households(
         )
     ).scalars()
     lookups = _Lookups([(UnitRef.of(u), u.parent_id) for u in units], await list_tags(session))
-    members: dict[str, int | Exception] = {}
-    grants_cache: dict[int, list[tuple[Role, str]]] = {}
+    refs = {_cell_text(row.cells.get("assignee")) for row in sheet.rows} - {""}
+    members = await members_by_refs(session, refs)
+    grants = await _visiting_grants(session, sorted(set(members.values())))
     planned: list[_Planned] = []
     first_row: dict[tuple[int, str], int] = {}
     for row in sheet.rows:
         try:
-            plan = await _plan_row(
-                session, actor, row, sheet, lookups, members, grants_cache, policy, now
-            )
+            plan = _plan_row(actor, row, sheet, lookups, members, grants, policy, now)
         except _RowProblem as problem:
             report.problems.append(ImportProblem(row.number, problem.key, problem.params))
             continue
@@ -1311,14 +1345,13 @@ class _RowProblem(Exception):
         super().__init__(key)
 
 
-async def _plan_row(
-    session: AsyncSession,
+def _plan_row(
     actor: Actor,
     row: SheetRow,
     sheet: Sheet,
     lookups: _Lookups,
-    members: dict[str, int | Exception],
-    grants_cache: dict[int, list[tuple[Role, str]]],
+    members: dict[str, int],
+    grants: dict[int, list[tuple[Role, str]]],
     policy: VisitPolicy,
     now: datetime,
 ) -> _Planned:
@@ -1389,18 +1422,9 @@ async def _plan_row(
     if text.get("assignee"):
         ref = text["assignee"]
         if ref not in members:
-            try:
-                members[ref] = (await member_by_ref(session, ref)).id
-            except NotFound as error:
-                members[ref] = error
-        found_member = members[ref]
-        if isinstance(found_member, Exception):
             raise _RowProblem(N_("households.import_unknown_member"), value=ref[:32])
-        if found_member not in grants_cache:
-            grants_cache[found_member] = (await _visiting_grants(session, [found_member]))[
-                found_member
-            ]
-        if not _covers(grants_cache[found_member], building.path):
+        found_member = members[ref]
+        if not _covers(grants[found_member], building.path):
             raise _RowProblem(
                 N_("households.import_member_cannot_visit"), value=ref[:32], building=building.code
             )
@@ -1529,20 +1553,25 @@ async def _apply(
         return
     table = _HOUSEHOLDS
     links = HouseholdTagLink.__table__  # type: ignore[attr-defined]
-    for start in range(0, len(inserts), CHUNK):
-        batch = inserts[start : start + CHUNK]
-        result = await session.execute(
-            insert(table).returning(table.c.id, sort_by_parameter_order=True), batch
+    for start in range(0, len(inserts), 2000):
+        await session.execute(insert(table), inserts[start : start + 2000])
+    tagged = {
+        (row["building_id"], row["address_key"]): tag_ids
+        for row, tag_ids in zip(inserts, insert_tags, strict=True)
+        if tag_ids
+    }
+    new_links = []
+    for chunk in _chunks(sorted({key[0] for key in tagged}), 200):
+        found = await session.execute(
+            select(table.c.id, table.c.building_id, table.c.address_key).where(
+                table.c.building_id.in_(chunk)
+            )
         )
-        new_ids = list(result.scalars())
-        batch_tags = insert_tags[start : start + CHUNK]
-        rows = [
-            {"household_id": household_id, "tag_id": tag_id}
-            for household_id, tag_ids in zip(new_ids, batch_tags, strict=True)
-            for tag_id in tag_ids
-        ]
-        if rows:
-            await session.execute(insert(links), rows)
+        for household_id, building_id, key in found.all():
+            for tag_id in tagged.get((building_id, key), ()):
+                new_links.append({"household_id": household_id, "tag_id": tag_id})
+    for start in range(0, len(new_links), 2000):
+        await session.execute(insert(links), new_links[start : start + 2000])
     if updates:
         statement = (
             update(table)

@@ -8,16 +8,16 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlmodel import col, select
 
 from bot.db import Database
 from bot.settings import Settings, SettingsError, load_settings
 from jobs.visits import run_visit_jobs
 from models.households import Household, HubLink
-from models.members import Role
+from models.members import Member, Role
 from models.outbox import OutboxMessage, OutboxStatus
-from models.visits import VisitRunKind
+from models.visits import VisitRun, VisitRunKind
 from services import visits
 from services.access import Actor
 from tests.households_world import NOW, World
@@ -198,3 +198,29 @@ def test_a_malformed_nudge_time_names_the_setting(monkeypatch: pytest.MonkeyPatc
         load_settings(_env_file=None)
     monkeypatch.setenv("GRIDBOT_VISIT_NUDGE_TIME", "7:05")
     assert load_settings(_env_file=None).visit_nudge_time == "07:05"
+
+
+async def test_a_replayed_run_adds_nothing_and_a_blocked_member_is_not_sent_to(
+    world: World, settings: Settings
+) -> None:
+    volunteer = await world.person(2, "李明", (Role.volunteer, "G1"))
+    blocked = await world.person(3, "王五", (Role.volunteer, "G1"))
+    for door, member in (("101", volunteer), ("102", blocked)):
+        household = await world.household("B1", "和平路88弄3号", door, tags=["special_needs"])
+        await assign(world, household.id, member)
+    async with world.db.transaction() as session:
+        await session.execute(
+            update(Member).where(col(Member.id) == blocked.member_id).values(blocked_at=NOW)
+        )
+    moment = local(date(2026, 12, 2), 8, 30)
+    first = await run_visit_jobs(world.db, settings, moment)
+    assert {d.kind: d.messages for d in first}[VisitRunKind.nudge] == 2
+    async with world.db.transaction() as session:
+        await session.execute(delete(VisitRun))  # as if the run had never been recorded
+    again = await run_visit_jobs(world.db, settings, moment)
+    assert {d.kind: d.messages for d in again}[VisitRunKind.nudge] == 0, "dedupe keys hold"
+    statuses = {m.member_id: m.status for m in await messages(world, "visits.nudge")}
+    assert statuses == {
+        volunteer.member_id: OutboxStatus.pending,
+        blocked.member_id: OutboxStatus.blocked,
+    }
