@@ -10,11 +10,12 @@ one call an issue report or a wish needs to be pre-filled with the household.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Integer, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -331,6 +332,11 @@ async def daily_nudges(
     """
     today = policy.local_date(now)
     horizon = policy.start_of(today + timedelta(days=1))
+    due_now = (
+        col(Household.assignee_id).is_not(None),
+        col(Household.archived_at).is_(None),
+        col(Household.due_at) < horizon,
+    )
     rows = (
         await session.execute(
             select(
@@ -340,15 +346,20 @@ async def daily_nudges(
                 col(Household.address),
                 col(Household.door),
                 col(Household.due_at),
-                col(HouseholdTagLink.tag_id),
             )
-            .outerjoin(HouseholdTagLink, col(HouseholdTagLink.household_id) == col(Household.id))
-            .where(col(Household.assignee_id).is_not(None))
-            .where(col(Household.archived_at).is_(None))
-            .where(col(Household.due_at) < horizon)
+            .where(*due_now)
             .order_by(col(Household.assignee_id), col(Household.due_at), col(Household.id))
         )
     ).all()
+    tags_of: dict[int, list[int]] = defaultdict(list)
+    for household_id, tag_id in (
+        await session.execute(
+            select(col(HouseholdTagLink.household_id), col(HouseholdTagLink.tag_id))
+            .join(Household, col(Household.id) == col(HouseholdTagLink.household_id))
+            .where(*due_now)
+        )
+    ).all():
+        tags_of[household_id].append(tag_id)
     units = {
         u.id: UnitRef.of(u)
         for u in (
@@ -366,38 +377,45 @@ async def daily_nudges(
     ).all():
         paths[member_id].append(path)
 
+    # Local midnights of the last year, oldest first: a due time's local day is one bisect away
+    # (exact in zones with daylight saving too); older ones are converted one by one.
+    days_back = 400
+    starts = [policy.start_of(today - timedelta(days=n)) for n in range(days_back, -1, -1)]
     due: dict[int, list[DueItem]] = defaultdict(list)
     overdue: dict[int, int] = defaultdict(int)
     count: dict[int, int] = defaultdict(int)
-    last: tuple[Any, Any] | None = None
-    tags: list[int] = []
-    pending: tuple[Any, ...] | None = None
-
-    def flush() -> None:
-        if pending is None:
-            return
-        member_id, household_id, building_id, address, door, due_at = pending
-        building = units.get(building_id)
-        if building is None or not any(building.path.startswith(p) for p in paths[member_id]):
-            return
-        late = (today - policy.local_date(due_at)).days
-        count[member_id] += 1
-        if late > 0:
-            overdue[member_id] += 1
-        if len(due[member_id]) < limit:
-            due[member_id].append(
-                DueItem(household_id, building, address, door, tuple(tags), max(late, 0))
+    may_visit: dict[tuple[int, int], bool] = {}
+    for row in rows:
+        assignee, household_id, building_id, address, door, due_at = cast(
+            tuple[int, int, int, str, str, datetime], row
+        )
+        pair = (assignee, building_id)
+        allowed = may_visit.get(pair)
+        if allowed is None:
+            building = units.get(building_id)
+            allowed = building is not None and any(
+                building.path.startswith(p) for p in paths[assignee]
             )
-
-    for assignee, row_id, building_id, address, door, due_at, tag_id in rows:
-        if last != (assignee, row_id):
-            flush()
-            last = (assignee, row_id)
-            pending = (assignee, row_id, building_id, address, door, due_at)
-            tags = []
-        if tag_id is not None:
-            tags.append(tag_id)
-    flush()
+            may_visit[pair] = allowed
+        if not allowed:
+            continue
+        index = bisect_right(starts, due_at)
+        late = days_back + 1 - index if index else (today - policy.local_date(due_at)).days
+        count[assignee] += 1
+        if late > 0:
+            overdue[assignee] += 1
+        listed = due[assignee]
+        if len(listed) < limit:
+            listed.append(
+                DueItem(
+                    household_id,
+                    units[building_id],
+                    address,
+                    door,
+                    tuple(tags_of.get(household_id, ())),
+                    max(late, 0),
+                )
+            )
 
     groups: dict[int, list[int]] = defaultdict(list)
     for member_id, hub_id in (
