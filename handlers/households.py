@@ -64,6 +64,11 @@ def due_phrase(ctx: Context, due_at: datetime) -> str:
     return ctx.t("households.due_on", date=day(ctx, due_at))
 
 
+def shorten(text: str, limit: int = 120) -> str:
+    """A long text on a card (the card must fit one message, also when it is edited)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def unit_label(ctx: Context, unit: UnitRef) -> str:
     return f"{unit.label(ctx.t.locale)} ({unit.code})"
 
@@ -132,7 +137,7 @@ async def card(ctx: Context, household_id: int, *, edit: bool = False) -> None:
                 )
             )
             if visit.needs:
-                lines.append(t("households.card_visit_needs", needs=visit.needs))
+                lines.append(t("households.card_visit_needs", needs=shorten(visit.needs)))
     buttons = []
     if not view.archived:
         buttons.append(Button(t("households.log_visit"), payload=f"visit:{view.id}"))

@@ -738,14 +738,26 @@ class MemberChoice:
 
 
 async def _visiting_grants(
-    session: AsyncSession, member_ids: Sequence[int] | None = None
+    session: AsyncSession,
+    member_ids: Sequence[int] | None = None,
+    *,
+    overlapping: Sequence[UnitRef] = (),
 ) -> dict[int, list[tuple[Role, str]]]:
-    """(role, unit path) of every visiting role, per member."""
+    """(role, unit path) of every visiting role, per member: of the given members, or of
+    those holding one on a unit that overlaps one of ``overlapping`` (inside it or above it)."""
     query = (
         select(col(RoleGrant.member_id), col(RoleGrant.role), col(Unit.path))
         .join(Unit, col(Unit.id) == col(RoleGrant.unit_id))
         .where(col(RoleGrant.role).in_([r.value for r in VISITING_ROLES | {Role.admin}]))
     )
+    if overlapping:
+        ancestors = {int(i) for unit in overlapping for i in unit.path.strip("/").split("/") if i}
+        query = query.where(
+            or_(
+                col(Unit.id).in_(sorted(ancestors)),
+                *(col(Unit.path).startswith(unit.path) for unit in overlapping),
+            )
+        )
     grants: dict[int, list[tuple[Role, str]]] = defaultdict(list)
     if member_ids is None:
         for member_id, role, path in (await session.execute(query)).all():
@@ -768,7 +780,7 @@ async def assignable_members(
     """Members who may visit this building (a visiting role on it or above), by name."""
     building = await _building(session, building_id)
     actor.require(ASSIGNING_ROLES, building, "list members to assign")
-    grants = await _visiting_grants(session)
+    grants = await _visiting_grants(session, overlapping=[building])
     ids = [m for m, g in grants.items() if _covers(g, building.path)]
     return await _choices(session, ids, grants)
 
@@ -861,12 +873,13 @@ def _assigned_message(t: Translator, building: UnitRef, count: int) -> Text:
 async def hub_candidates(session: AsyncSession, actor: Actor) -> list[MemberChoice]:
     """Members the actor may group: a visiting role overlapping one of the actor's
     assigning scopes (on a unit inside it, or above it)."""
-    grants = await _visiting_grants(session)
     if actor.system:
+        grants = await _visiting_grants(session)
         return await _choices(session, list(grants), grants)
     scopes = actor.scopes(ASSIGNING_ROLES)
     if not scopes:
         actor.refuse("group members")
+    grants = await _visiting_grants(session, overlapping=scopes)
     ids = [
         m
         for m, held in grants.items()
