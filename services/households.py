@@ -828,7 +828,9 @@ async def assign_building(
         raise NotFound("households.member_unknown")
     if not _covers((await _visiting_grants(session, [member_id]))[member_id], building.path):
         raise InvalidInput(
-            "households.member_cannot_visit", name=member.display_name, building=building.name
+            "households.member_cannot_visit",
+            name=member.display_name,
+            building=f"{building.name} ({building.code})",
         )
     active = and_(col(Household.building_id) == building.id, col(Household.archived_at).is_(None))
     target = active

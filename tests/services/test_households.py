@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlmodel import col, func, select
+from typer.testing import CliRunner
 
+from bot.cli import app
 from bot.db import Database
 from models.households import Household, HubLink
 from models.members import Role
 from models.outbox import OutboxMessage
 from services import households as hh
 from services.access import Actor
+from services.demo import seed_demo
 from services.errors import Conflict, InvalidInput, PermissionDenied
 from services.households import HouseholdDraft
 from tests.households_world import NOW, POLICY, World
@@ -343,3 +348,46 @@ async def test_members_are_found_by_phone_or_telegram_id(world: World) -> None:
         assert (await hh.member_by_ref(session, "tg:7001")).name == "李明"
         with pytest.raises(Exception, match="member_unknown_ref"):
             await hh.member_by_ref(session, "13999999999")
+
+
+def test_cli_assigns_buildings_and_groups_members(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def setup() -> None:
+        db = Database(database_url)
+        async with db.transaction() as session:
+            await seed_demo(session, NOW)
+        world = await World(db).load()
+        await world.person(7002, "李明", (Role.volunteer, "G1"), phone="13800000002")
+        await world.person(7003, "王五", (Role.volunteer, "G1"), phone="13800000003")
+        await world.person(7009, "赵六", (Role.volunteer, "G3"), phone="13800000009")
+        for door in ("101", "102"):
+            await world.household("B1", "和平路88弄3号", door)
+        await world.household("B2", "和平路88弄5号", "101")
+        await db.dispose()
+
+    asyncio.run(setup())
+    monkeypatch.setenv("GRIDBOT_DATABASE_URL", database_url)
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    both = ["--building", "B1", "--building", "B2"]
+    done = runner.invoke(app, ["households", "assign", *both, "--member", "138 0000 0002"])
+    assert done.exit_code == 0, done.output
+    assert done.stdout.splitlines() == [
+        "已将 B1 的 2 户交给 李明。",
+        "已将 B2 的 1 户交给 李明。",
+    ]
+    refused = runner.invoke(
+        app, ["households", "assign", "--building", "B1", "--member", "13800000009"]
+    )
+    assert refused.exit_code == 2
+    assert "赵六 没有 新德1号楼 (B1) 的走访权限" in refused.stderr
+    grouped = runner.invoke(app, ["households", "hub", "13800000002", "tg:7003"])
+    assert grouped.exit_code == 0, grouped.output
+    assert grouped.stdout.strip() == "李明 联系 1 人：王五"
+    unknown = runner.invoke(app, ["households", "hub", "13800000002", "13999999999"])
+    assert unknown.exit_code == 2
+    assert "找不到成员“13999999999”" in unknown.stderr
+    template = runner.invoke(app, ["households", "template", "t.xlsx"])
+    assert template.exit_code == 0
+    assert (tmp_path / "t.xlsx").read_bytes().startswith(b"PK")
