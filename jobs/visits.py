@@ -9,6 +9,7 @@ restart nor a second process sends anything twice.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -141,7 +142,7 @@ async def send_summaries(
             session,
             member_id,
             now,
-            lambda t, report=report: summary_message(t, report),  # type: ignore[misc]
+            functools.partial(summary_message, report=report),
             dedupe_key=f"visits.coverage:{period}:{member_id}:{unit.id}",
             source="visits.coverage",
         )

@@ -1123,7 +1123,8 @@ def _xlsx_rows(data: bytes) -> Iterator[tuple[int, list[Cell]]]:
     def rows() -> Iterator[tuple[int, list[Cell]]]:
         try:
             for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-                yield number, [v if not isinstance(v, time) else None for v in values]  # type: ignore[misc]
+                cells: list[Cell] = [v if isinstance(v, Cell) else None for v in values]
+                yield number, cells
         finally:
             book.close()
 

@@ -789,5 +789,5 @@ def nudge_message(
     return Text("\n".join(lines), buttons)
 
 
-def summary_message(t: Translator, report: CoverageReport) -> Text:
+def summary_message(t: Translator, *, report: CoverageReport) -> Text:
     return Text(t("visits.summary_title") + "\n" + coverage_text(t, report))
