@@ -27,11 +27,15 @@ org_app = typer.Typer(
 invite_app = typer.Typer(help="Invite links that grant a role on a unit.", no_args_is_help=True)
 demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
 meeting_app = typer.Typer(help="Meeting series (councils, joint meetings).", no_args_is_help=True)
+households_app = typer.Typer(
+    help="Household files (一户一档) for door-knocking visits.", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
 app.add_typer(org_app, name="org")
 app.add_typer(invite_app, name="invite")
 app.add_typer(demo_app, name="demo")
 app.add_typer(meeting_app, name="meeting")
+app.add_typer(households_app, name="households")
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -333,6 +337,170 @@ def meeting_create(
     typer.echo(f"created series {series.id}: {series.title} ({len(planned)} meeting(s) planned)")
     for moment in dates:
         typer.echo(f"  {moment.astimezone(rules.zone):%Y-%m-%d %a %H:%M}")
+
+
+@households_app.command("import")
+def households_import(
+    file: Annotated[Path, typer.Argument(help=".xlsx or .csv; see docs/households/import.md")],
+    partial: Annotated[bool, typer.Option(help="import the good rows, skip the bad")] = False,
+    dry_run: Annotated[bool, typer.Option(help="check everything, write nothing")] = False,
+    report: Annotated[Path | None, typer.Option(help="write every problem to this CSV")] = None,
+) -> None:
+    """Create or update households from a spreadsheet (idempotent by building and address;
+    by default all or nothing)."""
+    from bot.i18n import translator
+    from models.base import utcnow
+    from services import households as hh
+    from services.access import Actor
+
+    settings = settings_or_exit()
+    t = translator(settings.default_locale)
+    try:
+        sheet = hh.read_household_file(file)
+    except hh.HouseholdFileError as error:
+        raise fail(error.problem.render(t)) from None
+
+    async def work() -> Any:
+        async with _database(settings) as db, db.transaction() as session:
+            return await hh.import_households(
+                session,
+                Actor.cli(),
+                sheet,
+                utcnow(),
+                hh.VisitPolicy.of(settings),
+                partial=partial,
+                dry_run=dry_run,
+            )
+
+    try:
+        result = run_async(work)
+    except hh.HouseholdImportError as error:
+        _import_report(t, error.report, report)
+        raise fail(t("households.cli_nothing", count=error.report.bad_rows), 1) from None
+    _import_report(t, result, report)
+    if dry_run:
+        typer.echo(t("households.cli_dry_run"))
+
+
+def _import_report(t: Any, result: Any, path: Path | None, shown: int = 50) -> None:
+    for problem in result.problems[:shown]:
+        typer.echo(problem.render(t), err=True)
+    if len(result.problems) > shown:
+        typer.echo(t("households.cli_more_problems", count=len(result.problems) - shown), err=True)
+    if path is not None and result.problems:
+        import csv
+
+        with path.open("w", newline="", encoding="utf-8-sig") as handle:
+            writer = csv.writer(handle)
+            writer.writerows([(p.row, t(p.key, **p.params)) for p in result.problems])
+        typer.echo(t("households.cli_report_written", path=path), err=True)
+    if result.ignored_columns:
+        typer.echo(t("households.cli_ignored", columns=", ".join(result.ignored_columns)), err=True)
+    typer.echo(
+        t(
+            "households.cli_summary",
+            rows=result.rows,
+            created=result.created,
+            updated=result.updated,
+            unchanged=result.unchanged,
+            skipped=result.skipped,
+        )
+    )
+
+
+@households_app.command("template")
+def households_template(
+    file: Annotated[Path, typer.Argument(help="where to write the .xlsx")],
+) -> None:
+    """Write the import template (header, example rows and a sheet explaining each column)."""
+    from bot.i18n import translator
+    from services.households import template_workbook
+
+    t = translator(settings_or_exit().default_locale)
+    file.write_bytes(template_workbook())
+    typer.echo(t("households.cli_template", path=file))
+
+
+@households_app.command("assign")
+def households_assign(
+    building: Annotated[list[str], typer.Option(help="building code; repeat for several")],
+    member: Annotated[str, typer.Option(help="the member's phone number, or tg:<Telegram id>")],
+    only_unassigned: Annotated[bool, typer.Option(help="leave assigned households alone")] = False,
+) -> None:
+    """Give every household of the buildings to one member (who is told in the chat)."""
+    from bot.i18n import translator
+    from models.base import utcnow
+    from services import households as hh
+    from services.access import Actor
+    from services.errors import ServiceError
+    from services.org import unit_by_code
+
+    settings = settings_or_exit()
+    t = translator(settings.default_locale)
+
+    async def work() -> list[Any]:
+        async with _database(settings) as db, db.transaction() as session:
+            who = await hh.member_by_ref(session, member)
+            return [
+                await hh.assign_building(
+                    session,
+                    Actor.cli(),
+                    (await unit_by_code(session, code)).id,
+                    who.id,
+                    utcnow(),
+                    only_unassigned=only_unassigned,
+                )
+                for code in building
+            ]
+
+    try:
+        results = run_async(work)
+    except ServiceError as error:
+        raise fail(t(error.key, **error.params)) from None
+    for result in results:
+        typer.echo(
+            t(
+                "households.cli_assigned",
+                building=result.building.code,
+                count=result.assigned,
+                name=result.member_name,
+            )
+        )
+
+
+@households_app.command("hub")
+def households_hub(
+    hub: Annotated[str, typer.Argument(help="the hub member: phone number or tg:<id>")],
+    members: Annotated[list[str], typer.Argument(help="members to link (phone or tg:<id>)")],
+    remove: Annotated[bool, typer.Option(help="unlink them instead")] = False,
+) -> None:
+    """Link members to a hub member ("1+10+N"), or unlink them."""
+    from bot.i18n import translator
+    from models.base import utcnow
+    from services import households as hh
+    from services.access import Actor
+    from services.errors import ServiceError
+
+    settings = settings_or_exit()
+    t = translator(settings.default_locale)
+
+    async def work() -> Any:
+        async with _database(settings) as db, db.transaction() as session:
+            leader = await hh.member_by_ref(session, hub)
+            group = await hh.hub_group(session, Actor.cli(), leader.id)
+            for ref in members:
+                linked = await hh.member_by_ref(session, ref)
+                group = await hh.set_hub_member(
+                    session, Actor.cli(), leader.id, linked.id, not remove, utcnow()
+                )
+            return group
+
+    try:
+        group = run_async(work)
+    except ServiceError as error:
+        raise fail(t(error.key, **error.params)) from None
+    names = "、".join(m.name for m in group.members) or "—"
+    typer.echo(t("households.cli_hub", hub=group.hub.name, count=len(group.members), names=names))
 
 
 @app.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import time
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -89,6 +90,12 @@ class Settings(BaseSettings):
     issue_grid_radius_meters: int = Field(default=1500, gt=0, le=100_000)
     """A location farther than this from every grid's centre asks for the community instead."""
     issue_board_days: int = Field(default=30, gt=0, le=365)
+    visit_nudge_time: str = "08:30"
+    """Local time of the daily door-knocking nudge (HH:MM)."""
+    visit_default_interval_days: int = Field(default=90, ge=1, le=3650)
+    """Visit interval of households whose tags carry none."""
+    visit_summary_weekday: int = Field(default=1, ge=1, le=7)
+    """Day of the coordinators' weekly coverage summary (1 Monday … 7 Sunday), at the nudge time."""
 
     @field_validator("telegram_token")
     @classmethod
@@ -146,6 +153,14 @@ class Settings(BaseSettings):
         parse_weekdays(value)
         return value.strip()
 
+    @field_validator("visit_nudge_time")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        match = re.fullmatch(r"(\d{1,2}):(\d{2})", value.strip())
+        if match is None or int(match[1]) > 23 or int(match[2]) > 59:
+            raise ValueError("must be a local time HH:MM, e.g. 08:30")
+        return f"{int(match[1]):02d}:{match[2]}"
+
     @field_validator("webhook_listen")
     @classmethod
     def _host_port(cls, value: str) -> str:
@@ -184,6 +199,11 @@ class Settings(BaseSettings):
     @property
     def weekdays(self) -> frozenset[int]:
         return parse_weekdays(self.working_days)
+
+    @property
+    def visit_nudge_at(self) -> time:
+        hour, minute = self.visit_nudge_time.split(":")
+        return time(int(hour), int(minute))
 
     @property
     def webhook_host(self) -> str:

@@ -1,7 +1,7 @@
 """The channel-neutral conversation layer. ROUTERS is the one place handlers are wired up,
 in the order they are matched (the menu first: /start, /help, /cancel)."""
 
-from handlers import invites, issues, meetings, menu, profile
+from handlers import households, invites, issues, meetings, menu, profile, visits
 from handlers.router import Registry, Router
 
 ROUTERS: tuple[Router, ...] = (
@@ -10,6 +10,8 @@ ROUTERS: tuple[Router, ...] = (
     invites.router,
     issues.router,
     meetings.router,
+    households.router,
+    visits.router,
 )
 
 

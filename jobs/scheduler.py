@@ -13,14 +13,16 @@ from bot.settings import Settings
 from jobs.housekeeping import housekeeping
 from jobs.issues import issue_deadlines
 from jobs.meetings import plan_meetings, send_meeting_reminders
+from jobs.visits import refresh_intervals, run_visit_jobs
 from services.issues import IssuePolicy
 from services.meetings import MeetingRules
 
 Tick = Callable[[datetime], Awaitable[object]]
 
 
-def job_table(settings: Settings, db: Database) -> list[tuple[str, timedelta, Tick]]:
-    """Every scheduled job: a deterministic id, how often it ticks, what it does at ``now``."""
+def job_table(settings: Settings, db: Database) -> list[tuple[str, timedelta | None, Tick]]:
+    """Every scheduled job: a deterministic id, how often it ticks (None: once, at start-up)
+    and what it does at ``now``."""
     issue_policy = IssuePolicy.from_settings(settings)
     meeting_rules = MeetingRules.of(settings)
     return [
@@ -31,6 +33,8 @@ def job_table(settings: Settings, db: Database) -> list[tuple[str, timedelta, Ti
          lambda now: plan_meetings(db, meeting_rules, now)),
         ("meetings.reminders", timedelta(minutes=1),
          lambda now: send_meeting_reminders(db, meeting_rules, now)),
+        ("visits.intervals", None, lambda now: refresh_intervals(db, settings)),
+        ("visits", timedelta(minutes=1), lambda now: run_visit_jobs(db, settings, now)),
     ]  # fmt: skip
 
 
@@ -43,10 +47,14 @@ def build_scheduler(
         async def run(tick: Tick = tick) -> None:
             await tick(clock())
 
-        # Every job also runs right at start-up, so that after a restart due work does not
-        # wait a whole interval.
-        scheduler.add_job(
-            run, "interval", seconds=every.total_seconds(), id=job_id, coalesce=True,
-            max_instances=1, replace_existing=True, next_run_time=datetime.now(settings.zone),
-        )  # fmt: skip
+        # Every job also runs right at start-up (in the order of the table), so that after a
+        # restart due work does not wait a whole interval.
+        start = datetime.now(settings.zone)
+        if every is None:
+            scheduler.add_job(run, "date", run_date=start, id=job_id, replace_existing=True)
+        else:
+            scheduler.add_job(
+                run, "interval", seconds=every.total_seconds(), id=job_id, coalesce=True,
+                max_instances=1, replace_existing=True, next_run_time=start,
+            )  # fmt: skip
     return scheduler

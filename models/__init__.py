@@ -1,5 +1,25 @@
 """SQLModel tables, one module per domain. Importing this package registers every table."""
 
-from models import conversations, invites, issues, meetings, members, org, outbox
+from models import (
+    conversations,
+    households,
+    invites,
+    issues,
+    meetings,
+    members,
+    org,
+    outbox,
+    visits,
+)
 
-__all__ = ["conversations", "invites", "issues", "meetings", "members", "org", "outbox"]
+__all__ = [
+    "conversations",
+    "households",
+    "invites",
+    "issues",
+    "meetings",
+    "members",
+    "org",
+    "outbox",
+    "visits",
+]

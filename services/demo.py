@@ -12,6 +12,7 @@ from sqlmodel import select
 from models.invites import Invite
 from models.members import Role
 from services.access import Actor
+from services.demo_households import seed_households
 from services.demo_issues import seed_issues
 from services.demo_meetings import seed_meetings
 from services.invites import create_invite
@@ -54,4 +55,5 @@ async def seed_demo(session: AsyncSession, now: datetime) -> ImportReport:
             )
     await seed_meetings(session, now)
     await seed_issues(session, now)
+    await seed_households(session, now)
     return report

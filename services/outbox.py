@@ -13,6 +13,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -140,6 +142,64 @@ async def enqueue(
         if status == OutboxStatus.pending:
             session.info[QUEUED_FLAG] = True
     return rows
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message of a batch for :func:`enqueue_many`."""
+
+    chat_id: int
+    message: Message
+    member_id: int | None = None
+    dedupe_key: str | None = None
+    blocked: bool = False
+
+
+async def enqueue_many(
+    session: AsyncSession,
+    items: Sequence[Outgoing],
+    now: datetime,
+    *,
+    priority: int = Priority.normal,
+    source: str | None = None,
+) -> int:
+    """Queue messages for many chats in a few statements (a job writing to thousands of
+    members at once). The same rules as :func:`enqueue`; an item whose dedupe key is already
+    queued is skipped. Returns how many rows were added."""
+    values: list[dict[str, Any]] = []
+    for item in items:
+        status = OutboxStatus.blocked if item.blocked else OutboxStatus.pending
+        for index, part in enumerate(_expand(item.message)):
+            kind, payload = to_payload(part)
+            key = item.dedupe_key
+            values.append(
+                {
+                    "chat_id": item.chat_id,
+                    "member_id": item.member_id,
+                    "kind": kind,
+                    "payload": payload,
+                    "priority": priority,
+                    "status": status.value,
+                    "attempts": 0,
+                    "not_before": now,
+                    "created_at": now,
+                    "source": source,
+                    "lease_owner": None,
+                    "lease_until": None,
+                    "dedupe_key": f"{key}#{index}" if key and index else key,
+                }
+            )
+    insert_rows = (pg_insert if dialect(session) == "postgresql" else sqlite_insert)(_TABLE)
+    statement = insert_rows.on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(
+        _TABLE.c.id
+    )
+    added = 0
+    for start in range(0, len(values), 500):
+        result = await session.execute(statement, values[start : start + 500])
+        added += len(result.all())
+    if added:
+        session.info[QUEUED_FLAG] = True
+    return added
 
 
 async def notify_member(

@@ -1,7 +1,7 @@
 """meetings
 
 Revision ID: 0040
-Revises: 0010
+Revises: 0030
 Create Date: 2026-11-23 06:37:26.128517
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 
 
 revision: str = '0040'
-down_revision: str | None = '0010'
+down_revision: str | None = '0030'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -39,7 +39,7 @@ async def test_join_me_help_per_role_and_language(sandbox: SandboxClient, bot: B
 
     await sandbox.reply_to(COORDINATOR, "/start demo-coordinator", count=2)
     coordinator_menu = await sandbox.commands(COORDINATOR)
-    assert {"me", "invite", "queue", "newmeeting"} <= set(coordinator_menu)
+    assert {"me", "invite", "queue", "newmeeting", "assign", "coverage"} <= set(coordinator_menu)
     coordinator_help = (await sandbox.reply_to(COORDINATOR, "/help"))[0]
     assert "/invite" in coordinator_help["text"]
     resident_help = (await sandbox.reply_to(RESIDENT, "/help"))[0]
