@@ -46,6 +46,13 @@ class Settings(BaseSettings):
     conversation_timeout_minutes: int = Field(default=60, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    wish_claim_days: int = Field(default=7, ge=1, le=90)
+    """A claimed wish not marked fulfilled within this many days is released and published again."""
+    wish_confirm_days: int = Field(default=3, ge=1, le=60)
+    """After this many days without the wisher's confirmation a coordinator may confirm."""
+    service_hours_target: int = Field(default=24, ge=1, le=2000)
+    """Service hours each volunteer owes per year; the last quarter brings gentle nudges."""
+
     @field_validator("telegram_token")
     @classmethod
     def _token_shape(cls, value: SecretStr | None) -> SecretStr | None:

@@ -1,5 +1,5 @@
 """SQLModel tables, one module per domain. Importing this package registers every table."""
 
-from models import conversations, invites, members, org, outbox
+from models import conversations, invites, members, org, outbox, points, wishes
 
-__all__ = ["conversations", "invites", "members", "org", "outbox"]
+__all__ = ["conversations", "invites", "members", "org", "outbox", "points", "wishes"]
