@@ -1,13 +1,16 @@
 """The channel-neutral conversation layer. ROUTERS is the one place handlers are wired up,
 in the order they are matched (the menu first: /start, /help, /cancel)."""
 
-from handlers import invites, menu, profile
+from handlers import invites, menu, points, profile, store, wishes
 from handlers.router import Registry, Router
 
 ROUTERS: tuple[Router, ...] = (
     menu.router,
     profile.router,
     invites.router,
+    wishes.router,
+    points.router,
+    store.router,
 )
 
 

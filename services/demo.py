@@ -12,6 +12,7 @@ from sqlmodel import select
 from models.invites import Invite
 from models.members import Role
 from services.access import Actor
+from services.demo_points import seed_points
 from services.invites import create_invite
 from services.org import ImportReport, import_org
 
@@ -50,4 +51,5 @@ async def seed_demo(session: AsyncSession, now: datetime) -> ImportReport:
                 now=now,
                 token=invite.token,
             )
+    await seed_points(session, now)
     return report

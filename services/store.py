@@ -82,14 +82,14 @@ def belongs(actor: Actor, community: UnitRef) -> bool:
 async def member_community(session: AsyncSession, actor: Actor) -> UnitRef:
     """The community whose store a member shops in (their home community)."""
     if actor.member_id is None:
-        raise InvalidInput(N_("store.no_community"))
+        raise InvalidInput(N_("points.store_no_community"))
     home = await points.home_of(session, actor.member_id)
     if home.community is not None:
         return home.community
     managed = await managed_communities(session, actor)
     if managed:
         return managed[0]
-    raise InvalidInput(N_("store.no_community"))
+    raise InvalidInput(N_("points.store_no_community"))
 
 
 async def managed_communities(session: AsyncSession, actor: Actor) -> list[UnitRef]:
@@ -118,7 +118,7 @@ async def get_item(session: AsyncSession, actor: Actor, item_id: int) -> ItemVie
     """An item the actor may see (a forged id from another community is refused)."""
     item = await session.get(StoreItem, item_id)
     if item is None:
-        raise NotFound(N_("store.item_unknown"))
+        raise NotFound(N_("points.store_item_unknown"))
     community = await unit_by_id(session, item.community_id)
     if not belongs(actor, community):
         actor.refuse("see store item", community)
@@ -128,9 +128,9 @@ async def get_item(session: AsyncSession, actor: Actor, item_id: int) -> ItemVie
 def _clean_name(name: str) -> str:
     text = " ".join(name.split())
     if not text:
-        raise InvalidInput(N_("store.name_empty"))
+        raise InvalidInput(N_("points.store_name_empty"))
     if len(text) > ITEM_NAME_MAX:
-        raise InvalidInput(N_("store.name_too_long"), limit=ITEM_NAME_MAX)
+        raise InvalidInput(N_("points.store_name_too_long"), limit=ITEM_NAME_MAX)
     return text
 
 
@@ -157,18 +157,20 @@ async def add_item(
 ) -> ItemView:
     community = await unit_by_id(session, community_id)
     if community.kind != UnitKind.community:
-        raise InvalidInput(N_("store.not_a_community"))
+        raise InvalidInput(N_("points.store_not_a_community"))
     actor.require({Role.coordinator}, community, "add store item")
     item = StoreItem(
         community_id=community.id,
         name=_clean_name(name),
-        cost=parse_count(cost, minimum=1, maximum=MAX_COST, key=N_("store.cost_invalid")),
+        cost=parse_count(cost, minimum=1, maximum=MAX_COST, key=N_("points.store_cost_invalid")),
         stock=0,
         photo_file_id=photo_file_id,
         created_by=actor.member_id,
         created_at=now,
     )
-    quantity = parse_count(stock, minimum=0, maximum=MAX_STOCK, key=N_("store.stock_invalid"))
+    quantity = parse_count(
+        stock, minimum=0, maximum=MAX_STOCK, key=N_("points.store_stock_invalid")
+    )
     session.add(item)
     await session.flush()
     assert item.id is not None
@@ -181,7 +183,7 @@ async def add_item(
 async def _managed_item(session: AsyncSession, actor: Actor, item_id: int) -> StoreItem:
     item = await session.get(StoreItem, item_id)
     if item is None:
-        raise NotFound(N_("store.item_unknown"))
+        raise NotFound(N_("points.store_item_unknown"))
     community = await unit_by_id(session, item.community_id)
     actor.require({Role.coordinator}, community, "manage store item")
     return item
@@ -223,9 +225,13 @@ async def restock(
     session: AsyncSession, actor: Actor, *, item_id: int, quantity: int | str, now: datetime
 ) -> ItemView:
     item = await _managed_item(session, actor, item_id)
-    count = parse_count(quantity, minimum=1, maximum=MAX_STOCK, key=N_("store.stock_invalid"))
+    count = parse_count(
+        quantity, minimum=1, maximum=MAX_STOCK, key=N_("points.store_stock_invalid")
+    )
     if item.stock + count > MAX_STOCK:
-        raise InvalidInput(N_("store.stock_invalid"), minimum=1, maximum=MAX_STOCK - item.stock)
+        raise InvalidInput(
+            N_("points.store_stock_invalid"), minimum=1, maximum=MAX_STOCK - item.stock
+        )
     await _move_stock(session, item_id, count, "restock", now, actor.member_id)
     await session.refresh(item)
     return _item_view(item, await unit_by_id(session, item.community_id))
@@ -253,10 +259,10 @@ async def redeem(
     """Redeem one piece: points are debited and the piece reserved at once. ``token`` names
     this press of "redeem" (the flow's nonce): pressing twice redeems once."""
     if actor.member_id is None:
-        raise InvalidInput(N_("store.no_community"))
+        raise InvalidInput(N_("points.store_no_community"))
     item = await session.get(StoreItem, item_id)
     if item is None or not item.active:
-        raise NotFound(N_("store.item_unknown"))
+        raise NotFound(N_("points.store_item_unknown"))
     community = await unit_by_id(session, item.community_id)
     if not belongs(actor, community):
         actor.refuse("redeem", community)
@@ -276,7 +282,7 @@ async def redeem(
         returning="id",
     )
     if redemption_id is None:
-        raise Conflict(N_("store.already_redeemed"))
+        raise Conflict(N_("points.store_already_redeemed"))
     rid = int(redemption_id)
     await points.debit(
         session,
@@ -289,7 +295,7 @@ async def redeem(
         zone=zone,
     )
     if not await _move_stock(session, item_id, -1, "redeem", now, actor.member_id, rid):
-        raise Conflict(N_("store.out_of_stock"), item=item.name)
+        raise Conflict(N_("points.store_out_of_stock"), item=item.name)
     session.add(
         RedemptionEvent(redemption_id=rid, action="reserved", actor_id=actor.member_id, at=now)
     )
@@ -301,13 +307,13 @@ async def redeem(
             now,
             lambda t: Text(
                 t(
-                    "store.notice_new_redemption",
+                    "points.store_notice_new_redemption",
                     member=view.member_name,
                     item=view.item_name,
                     cost=view.cost,
                     id=view.id,
                 ),
-                ((Button(t("store.button_hand_out"), payload=f"rd:give:{view.id}"),),),
+                ((Button(t("points.store_button_hand_out"), payload=f"rd:give:{view.id}"),),),
             ),
             dedupe_key=f"store.redeemed:{rid}:{coordinator}",
         )
@@ -339,7 +345,7 @@ async def _redemption_view(session: AsyncSession, redemption_id: int) -> Redempt
         )
     ).first()
     if row is None:
-        raise NotFound(N_("store.redemption_unknown"))
+        raise NotFound(N_("points.store_redemption_unknown"))
     redemption, item, name = row
     return RedemptionView(
         redemption_id,
@@ -392,12 +398,12 @@ async def hand_out(
     community = await unit_by_id(session, view.community_id)
     actor.require({Role.coordinator}, community, "hand out")
     if not await _close(session, redemption_id, RedemptionStatus.handed_out, actor, now, ""):
-        raise Conflict(N_("store.not_reserved"))
+        raise Conflict(N_("points.store_not_reserved"))
     await outbox.notify(
         session,
         view.member_id,
         now,
-        lambda t: Text(t("store.notice_handed_out", item=view.item_name)),
+        lambda t: Text(t("points.store_notice_handed_out", item=view.item_name)),
         dedupe_key=f"store.handed_out:{redemption_id}",
     )
     return await _redemption_view(session, redemption_id)
@@ -421,11 +427,11 @@ async def cancel(
         actor.require({Role.coordinator}, community, "cancel redemption")
     note = " ".join(reason.split())
     if len(note) > REASON_MAX:
-        raise InvalidInput(N_("store.reason_too_long"), limit=REASON_MAX)
+        raise InvalidInput(N_("points.store_reason_too_long"), limit=REASON_MAX)
     if not own and not note:
-        raise InvalidInput(N_("store.reason_needed"))
+        raise InvalidInput(N_("points.store_reason_needed"))
     if not await _close(session, redemption_id, RedemptionStatus.cancelled, actor, now, note):
-        raise Conflict(N_("store.not_reserved"))
+        raise Conflict(N_("points.store_not_reserved"))
     await points.refund(
         session,
         redemption_id=redemption_id,
@@ -439,7 +445,11 @@ async def cancel(
     for recipient in recipients:
 
         def render(t: Translator) -> Text:
-            key = N_("store.notice_cancelled_by_staff") if not own else N_("store.notice_cancelled")
+            key = (
+                N_("points.store_notice_cancelled_by_staff")
+                if not own
+                else N_("points.store_notice_cancelled")
+            )
             return Text(
                 t(
                     key,

@@ -520,7 +520,7 @@ async def create_wish(
         )
         phone = contact_phone
     else:
-        unit = _resident_unit(actor, unit_id)
+        unit = resident_unit(actor, unit_id)
         wisher_id = actor.member_id
         member = await session.get(Member, actor.member_id) if actor.member_id else None
         name = member.display_name if member else ""
@@ -579,7 +579,8 @@ async def create_wish(
     return view
 
 
-def _resident_unit(actor: Actor, unit_id: int | None) -> UnitRef:
+def resident_unit(actor: Actor, unit_id: int | None = None) -> UnitRef:
+    """The unit a member's own wish lives on: the deepest unit they belong to."""
     candidates = [g.unit for g in actor.grants if g.unit.kind in RESIDENT_UNIT_KINDS]
     if unit_id is not None:
         candidates = [u for u in candidates if u.id == unit_id]

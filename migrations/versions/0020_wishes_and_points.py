@@ -1,4 +1,4 @@
-"""wishes and points
+"""wishes and points: wishes, claims, skills; points ledger, rules, hours, store
 
 Revision ID: 0020
 Revises: 0001
@@ -6,6 +6,7 @@ Create Date: 2026-11-23 06:32:17.079437
 """
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
@@ -16,6 +17,20 @@ revision: str = '0020'
 down_revision: str | None = '0001'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+SEEDED_AT = datetime(2026, 11, 23, tzinfo=UTC)
+DEFAULT_RULES = (
+    # The default rule table of a new installation; kept equal to services.points.DEFAULT_RULES
+    # (tests/services/test_points_rules.py checks). Coordinators change them later.
+    ('wish_fulfilled', '完成微心愿', 'Wish fulfilled', 'base', 10, None),
+    ('visit_done', '入户走访', 'Door-knocking visit', 'base', 2, 60),
+    ('meeting_attended', '参加会议', 'Meeting attended', 'base', 3, None),
+    ('task_completed', '完成志愿任务', 'Volunteer task done', 'base', 5, None),
+    ('emergency_duty', '应急值守', 'Emergency duty', 'bonus', 10, None),
+    ('commendation', '表扬奖励', 'Commendation', 'bonus', 5, None),
+    ('no_show', '报名未到', 'No-show after signing up', 'deduction', -5, None),
+    ('complaint', '服务被投诉属实', 'Justified complaint', 'deduction', -10, None),
+)
 
 
 def upgrade() -> None:
@@ -300,6 +315,34 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_store_stock_movements_item_id'), ['item_id'], unique=False)
 
     # ### end Alembic commands ###
+    op.bulk_insert(
+        sa.table(
+            'points_rules',
+            sa.column('code', sa.String),
+            sa.column('scope', sa.String),
+            sa.column('name', sa.String),
+            sa.column('name_en', sa.String),
+            sa.column('kind', sa.String),
+            sa.column('points', sa.Integer),
+            sa.column('monthly_cap', sa.Integer),
+            sa.column('active', sa.Boolean),
+            sa.column('updated_at', sa.DateTime(timezone=True)),
+        ),
+        [
+            {
+                'code': code,
+                'scope': '',
+                'name': name,
+                'name_en': name_en,
+                'kind': kind,
+                'points': points,
+                'monthly_cap': cap,
+                'active': True,
+                'updated_at': SEEDED_AT,
+            }
+            for code, name, name_en, kind, points, cap in DEFAULT_RULES
+        ],
+    )
 
 
 def downgrade() -> None:
