@@ -405,8 +405,8 @@ def _actions(ctx: Context, view: WishView) -> list[list[Button]]:
         ]
     if view.status == WishStatus.fulfilled:
         confirmer = me is not None and me in wishes.confirmers(view)
-        overdue = view.confirm_due_at is not None and ctx.now >= view.confirm_due_at
-        if confirmer or (coordinator and (overdue or wishes.confirmers(view) == [None])):
+        overdue = wishes.may_confirm_for_wisher(view, ctx.now)
+        if confirmer or (coordinator and overdue):
             row.append(button(N_("wishes.button_confirm"), "conf"))
         if confirmer:
             row.append(button(N_("wishes.button_dispute"), "disp"))

@@ -11,6 +11,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.db import Database
 from bot.settings import Settings
 from jobs.housekeeping import housekeeping
+from jobs.points import hours_nudges
+from jobs.wishes import wish_deadlines
 
 
 def build_scheduler(
@@ -23,4 +25,15 @@ def build_scheduler(
         await housekeeping(db, clock())
 
     scheduler.add_job(tick_housekeeping, "interval", minutes=5, id="housekeeping", **defaults)
+
+    async def tick_wishes() -> None:
+        await wish_deadlines(db, clock(), settings.zone)
+
+    async def tick_hours() -> None:
+        await hours_nudges(
+            db, clock(), zone=settings.zone, target_hours=settings.service_hours_target
+        )
+
+    scheduler.add_job(tick_wishes, "interval", minutes=5, id="wishes.deadlines", **defaults)
+    scheduler.add_job(tick_hours, "interval", minutes=30, id="points.hours_nudges", **defaults)
     return scheduler

@@ -135,6 +135,8 @@ class WishView:
     fulfil_photo_file_id: str | None
     fulfil_minutes: int | None
     confirm_due_at: datetime | None
+    confirm_escalated: bool
+    """The confirmation is overdue and went to the coordinators (who may now confirm)."""
     reject_reason: str | None
     created_at: datetime
 
@@ -272,6 +274,7 @@ async def _view(session: AsyncSession, wish: Wish) -> WishView:
         fulfil_photo_file_id=wish.fulfil_photo_file_id,
         fulfil_minutes=wish.fulfil_minutes,
         confirm_due_at=wish.confirm_due_at,
+        confirm_escalated=wish.confirm_escalated_at is not None,
         reject_reason=wish.reject_reason,
         created_at=wish.created_at,
     )
@@ -357,14 +360,15 @@ async def _tell(
     now: datetime,
     wish: WishView,
     key: str,
-    step: str,
+    cause: str,
     *,
     buttons: tuple[tuple[str, str], ...] = (),
     skip: Iterable[int | None] = (),
     photo: str | None = None,
     **params: object,
 ) -> None:
-    """Queue ``key`` (with the wish's title) to each member once per step (dedupe key)."""
+    """Queue ``key`` (with the wish's title) to each member, once per ``cause`` (the event
+    token): a retried transaction or a job run twice sends nothing twice."""
     skipped = {m for m in skip if m is not None}
     seen: set[int] = set()
     for member_id in member_ids:
@@ -386,7 +390,7 @@ async def _tell(
             return messages
 
         await outbox.notify(
-            session, member_id, now, render, dedupe_key=f"wishes.{step}:{wish.id}:{member_id}"
+            session, member_id, now, render, dedupe_key=f"wishes.{cause}:{member_id}"
         )
 
 
@@ -399,19 +403,20 @@ async def _event(
     actor: Actor | None,
     now: datetime,
     note: str = "",
-) -> None:
-    session.add(
-        WishEvent(
-            wish_id=wish_id,
-            action=action,
-            from_status=before,
-            to_status=after,
-            actor_id=actor.member_id if actor else None,
-            at=now,
-            note=note[:NOTE_MAX],
-        )
+) -> str:
+    """Record the step; returns a token naming it, which keys the notifications it causes."""
+    event = WishEvent(
+        wish_id=wish_id,
+        action=action,
+        from_status=before,
+        to_status=after,
+        actor_id=actor.member_id if actor else None,
+        at=now,
+        note=note[:NOTE_MAX],
     )
+    session.add(event)
     await session.flush()
+    return f"e{event.id}"
 
 
 async def _move(
@@ -563,7 +568,7 @@ async def create_wish(
             )
         ).scalar_one()
         return await _view(session, existing)
-    await _event(session, int(new_id), "submit", None, WishStatus.submitted, actor, now)
+    ev = await _event(session, int(new_id), "submit", None, WishStatus.submitted, actor, now)
     view = await load(session, int(new_id))
     await _tell(
         session,
@@ -571,7 +576,7 @@ async def create_wish(
         now,
         view,
         N_("wishes.notice_submitted"),
-        "submitted",
+        ev,
         buttons=((N_("wishes.button_approve"), "ok"), (N_("wishes.button_reject"), "no")),
         skip=[actor.member_id, view.wisher_id],
         photo=photo_file_id,
@@ -609,7 +614,7 @@ async def approve_wish(
         if wish.status in (WishStatus.approved, WishStatus.released):
             raise Conflict(N_("wishes.already_approved"))
         raise _refuse_state(wish)
-    await _event(session, wish_id, "approve", wish.status, WishStatus.approved, actor, now)
+    ev = await _event(session, wish_id, "approve", wish.status, WishStatus.approved, actor, now)
     view = await load(session, wish_id)
     await _tell(
         session,
@@ -617,7 +622,7 @@ async def approve_wish(
         now,
         view,
         N_("wishes.notice_approved"),
-        "approved",
+        ev,
         skip=[actor.member_id],
     )
     return view
@@ -634,7 +639,9 @@ async def reject_wish(
     allowed = {WishStatus.submitted, *OPEN_STATUSES}
     if not await _move(session, wish_id, allowed, WishStatus.rejected, now, reject_reason=reason):
         raise _refuse_state(wish)
-    await _event(session, wish_id, "reject", wish.status, WishStatus.rejected, actor, now, reason)
+    ev = await _event(
+        session, wish_id, "reject", wish.status, WishStatus.rejected, actor, now, reason
+    )
     view = await load(session, wish_id)
     await _tell(
         session,
@@ -642,7 +649,7 @@ async def reject_wish(
         now,
         view,
         N_("wishes.notice_rejected"),
-        "rejected",
+        ev,
         skip=[actor.member_id],
         reason=reason,
     )
@@ -854,7 +861,7 @@ async def claim_wish(
     await _start_claim(session, wish, actor.member_id, ClaimKind.volunteer, now, claim_days)
     if not await _move(session, wish_id, OPEN_STATUSES, WishStatus.claimed, now):
         raise Conflict(N_("wishes.already_claimed"))
-    await _event(session, wish_id, "claim", wish.status, WishStatus.claimed, actor, now)
+    ev = await _event(session, wish_id, "claim", wish.status, WishStatus.claimed, actor, now)
     view = await load(session, wish_id)
     await _tell(
         session,
@@ -862,16 +869,11 @@ async def claim_wish(
         now,
         view,
         N_("wishes.notice_claimed"),
-        f"claimed{_claim_count(view)}",
+        ev,
         skip=[actor.member_id],
         name=view.claimer_name or "",
     )
     return Claimed(view, await contact_of(session, actor, wish_id))
-
-
-def _claim_count(view: WishView) -> str:
-    """Distinguishes notifications of a second claim (after a release) from the first."""
-    return f":{view.claim_stale_at.isoformat()}" if view.claim_stale_at else ""
 
 
 async def release_claim(
@@ -887,7 +889,7 @@ async def release_claim(
     await _end_claim(session, wish_id, ClaimEnd.given_up, now)
     if not await _move(session, wish_id, {WishStatus.claimed}, WishStatus.released, now):
         raise _refuse_state(wish)
-    await _event(session, wish_id, "release", wish.status, WishStatus.released, actor, now)
+    ev = await _event(session, wish_id, "release", wish.status, WishStatus.released, actor, now)
     view = await load(session, wish_id)
     await _tell(
         session,
@@ -895,7 +897,7 @@ async def release_claim(
         now,
         view,
         N_("wishes.notice_released"),
-        f"released{_claim_count(wish)}",
+        ev,
         skip=[actor.member_id],
         name=wish.claimer_name or "",
     )
@@ -947,7 +949,7 @@ async def dispatch_wish(
     allowed = {WishStatus.submitted, *OPEN_STATUSES}
     if not await _move(session, wish_id, allowed, WishStatus.claimed, now):
         raise Conflict(N_("wishes.already_claimed"))
-    await _event(session, wish_id, "dispatch", wish.status, WishStatus.claimed, actor, now)
+    ev = await _event(session, wish_id, "dispatch", wish.status, WishStatus.claimed, actor, now)
     view = await load(session, wish_id)
     wish_row = await _wish_row(session, wish_id)
     contact = Contact(wish_row.contact_name, wish_row.contact_phone, wish_row.address)
@@ -970,7 +972,7 @@ async def dispatch_wish(
         liaison_id,
         now,
         render,
-        dedupe_key=f"wishes.dispatched:{wish_id}:{liaison_id}{_claim_count(view)}",
+        dedupe_key=f"wishes.{ev}:{liaison_id}",
     )
     await _tell(
         session,
@@ -978,7 +980,7 @@ async def dispatch_wish(
         now,
         view,
         N_("wishes.notice_dispatched_wisher"),
-        f"dispatched{_claim_count(view)}",
+        ev,
         skip=[actor.member_id],
         name=view.claimer_name or "",
     )
@@ -987,6 +989,14 @@ async def dispatch_wish(
 
 # ---------------------------------------------------------------------------------------------
 # Fulfilling and confirming
+
+
+def may_confirm_for_wisher(wish: WishView, now: datetime) -> bool:
+    """A coordinator may confirm in the wisher's place once the confirmation is overdue (or
+    when nobody else could confirm)."""
+    if confirmers(wish) == [None] or wish.confirm_escalated:
+        return True
+    return wish.confirm_due_at is not None and now >= wish.confirm_due_at
 
 
 def confirmers(wish: WishView) -> list[int | None]:
@@ -1032,7 +1042,9 @@ async def fulfil_wish(
         confirm_escalated_at=None,
     ):
         raise _refuse_state(wish)
-    await _event(session, wish_id, "fulfil", wish.status, WishStatus.fulfilled, actor, now, text)
+    ev = await _event(
+        session, wish_id, "fulfil", wish.status, WishStatus.fulfilled, actor, now, text
+    )
     view = await load(session, wish_id)
     asked = confirmers(view)
     if asked == [None]:
@@ -1043,7 +1055,7 @@ async def fulfil_wish(
         now,
         view,
         N_("wishes.notice_fulfilled"),
-        f"fulfilled:{now.isoformat()}",
+        ev,
         buttons=((N_("wishes.button_confirm"), "conf"), (N_("wishes.button_dispute"), "disp")),
         skip=[actor.member_id],
         photo=photo_file_id,
@@ -1070,9 +1082,8 @@ async def confirm_wish(
     personal = me is not None and me in confirmers(wish)
     if not personal:
         actor.require({Role.coordinator}, wish.unit, "confirm wish")
-        nobody_else = confirmers(wish) == [None]
-        due = wish.confirm_due_at
-        if wish.status == WishStatus.fulfilled and not nobody_else and due and now < due:
+        if wish.status == WishStatus.fulfilled and not may_confirm_for_wisher(wish, now):
+            due = wish.confirm_due_at or now
             local = due.astimezone(zone).strftime("%Y-%m-%d %H:%M")
             raise InvalidInput(N_("wishes.confirm_not_yet"), date=local)
     if wish.status != WishStatus.fulfilled:
@@ -1088,7 +1099,7 @@ async def confirm_wish(
     ):
         raise Conflict(N_("wishes.already_confirmed"))
     await _end_claim(session, wish_id, ClaimEnd.fulfilled, now)
-    await _event(session, wish_id, "confirm", wish.status, WishStatus.confirmed, actor, now)
+    ev = await _event(session, wish_id, "confirm", wish.status, WishStatus.confirmed, actor, now)
     awarded: int | None = None
     minutes: int | None = None
     claimer = wish.claimer_id
@@ -1128,7 +1139,7 @@ async def confirm_wish(
         now,
         view,
         key,
-        "confirmed",
+        ev,
         skip=[me],
         points=points.signed(awarded or 0),
         hours=points.format_hours(minutes or 0),
@@ -1140,7 +1151,7 @@ async def confirm_wish(
             now,
             view,
             N_("wishes.notice_confirmed_by_staff"),
-            "confirmed_by_staff",
+            f"{ev}:staff",
             skip=[me],
         )
     return Confirmed(view, awarded, minutes)
@@ -1177,7 +1188,9 @@ async def dispute_wish(
         .values(stale_at=stale_at, remind_at=stale_at - REMIND_BEFORE, reminded_at=None)
         .execution_options(synchronize_session=False)
     )
-    await _event(session, wish_id, "dispute", wish.status, WishStatus.claimed, actor, now, reason)
+    ev = await _event(
+        session, wish_id, "dispute", wish.status, WishStatus.claimed, actor, now, reason
+    )
     view = await load(session, wish_id)
     await _tell(
         session,
@@ -1185,7 +1198,7 @@ async def dispute_wish(
         now,
         view,
         N_("wishes.notice_disputed"),
-        f"disputed:{now.isoformat()}",
+        ev,
         buttons=((N_("wishes.button_fulfil"), "done"),),
         skip=[actor.member_id],
         reason=reason,
@@ -1204,7 +1217,7 @@ async def withdraw_wish(
     if not await _move(session, wish_id, allowed, WishStatus.withdrawn, now):
         raise _refuse_state(wish)
     await _end_claim(session, wish_id, ClaimEnd.withdrawn, now)
-    await _event(session, wish_id, "withdraw", wish.status, WishStatus.withdrawn, actor, now)
+    ev = await _event(session, wish_id, "withdraw", wish.status, WishStatus.withdrawn, actor, now)
     view = await load(session, wish_id)
     await _tell(
         session,
@@ -1212,7 +1225,7 @@ async def withdraw_wish(
         now,
         view,
         N_("wishes.notice_withdrawn"),
-        "withdrawn",
+        ev,
         skip=[actor.member_id],
     )
     return view
@@ -1255,7 +1268,7 @@ async def remind_claims(
             now,
             view,
             N_("wishes.notice_claim_reminder"),
-            f"reminder:{stale_at.isoformat()}",
+            f"remind{claim.id}:{stale_at.isoformat()}",
             buttons=(
                 (N_("wishes.button_fulfil"), "done"),
                 (N_("wishes.button_give_back"), "give"),
@@ -1293,7 +1306,7 @@ async def release_stale_claims(session: AsyncSession, now: datetime, limit: int 
         await session.flush()
         if not await _move(session, claim.wish_id, {WishStatus.claimed}, WishStatus.released, now):
             continue
-        await _event(
+        ev = await _event(
             session, claim.wish_id, "expire", WishStatus.claimed, WishStatus.released, None, now
         )
         view = await load(session, claim.wish_id)
@@ -1303,7 +1316,7 @@ async def release_stale_claims(session: AsyncSession, now: datetime, limit: int 
             now,
             view,
             N_("wishes.notice_claim_expired"),
-            f"expired:{claim.id}",
+            ev,
         )
         await _tell(
             session,
@@ -1311,7 +1324,7 @@ async def release_stale_claims(session: AsyncSession, now: datetime, limit: int 
             now,
             view,
             N_("wishes.notice_released"),
-            f"released{_claim_count(before)}",
+            f"{ev}:wisher",
             skip=[claim.member_id],
             name=before.claimer_name or "",
         )
@@ -1341,15 +1354,18 @@ async def escalate_unconfirmed(session: AsyncSession, now: datetime, limit: int 
     for wish in wishes:
         wish.confirm_escalated_at = now
         await session.flush()
+        assert wish.id is not None
+        ev = await _event(
+            session, wish.id, "escalate", WishStatus.fulfilled, WishStatus.fulfilled, None, now
+        )
         view = await _view(session, wish)
-        assert wish.fulfilled_at is not None
         await _tell(
             session,
             await coordinators_of(session, view),
             now,
             view,
             N_("wishes.notice_confirm_overdue"),
-            f"overdue:{wish.fulfilled_at.isoformat()}",
+            ev,
             buttons=((N_("wishes.button_confirm"), "conf"),),
             name=view.claimer_name or "",
             note=view.fulfil_note or "",
