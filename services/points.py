@@ -823,6 +823,8 @@ async def reverse_entry(
     if EntryKind(entry.kind) != EntryKind.award:
         raise InvalidInput(N_("points.cannot_reverse"))
     reason = clean_text(reason, NOTE_MAX, N_("points.note_too_long"))
+    if await _entry_exists(session, f"reverse:{entry_id}"):
+        raise Conflict(N_("points.already_reversed"))
     balance = await _lock_account(session, entry.member_id, now)
     if entry.points > balance:
         raise Conflict(N_("points.reverse_spent"), points=entry.points, balance=balance)

@@ -46,8 +46,8 @@ async def post(
         )
 
 
-async def published(world: World, **extra: object) -> WishView:
-    view = await post(world, **extra)
+async def published(world: World, *, category: str = "tutoring", **extra: object) -> WishView:
+    view = await post(world, None, category=category, **extra)
     async with world.db.transaction() as session:
         return await wishes.approve_wish(session, world.grid_leader, view.id, NOW)
 
