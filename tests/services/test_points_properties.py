@@ -74,13 +74,9 @@ class Scene:
     tokens: Counter[str] = field(default_factory=Counter)
 
 
-async def seed(url: str) -> None:
-    db = Database(url)
-    try:
-        async with db.transaction() as session:
-            await seed_demo(session, NOW)
-    finally:
-        await db.dispose()
+async def seed(db: Database) -> None:
+    async with db.transaction() as session:
+        await seed_demo(session, NOW)
 
 
 async def set_scene(db: Database, example: int) -> Scene:
@@ -273,28 +269,30 @@ async def check_invariants(db: Database, scene: Scene) -> None:
 
 
 def test_ledger_invariants_hold_for_any_sequence_of_actions(database_url: str) -> None:
-    asyncio.run(seed(database_url))
+    loop = asyncio.new_event_loop()
+    db = Database(database_url)
     examples = itertools.count()
 
     @settings(
-        max_examples=40,
+        max_examples=20,
         deadline=None,
         database=None,
         suppress_health_check=[HealthCheck.too_slow],
     )
     @given(ops=OPS)
     def sequence(ops: list[tuple[object, ...]]) -> None:
-        asyncio.run(run(database_url, next(examples), ops))
+        loop.run_until_complete(run(db, next(examples), ops))
 
-    sequence()
-
-
-async def run(url: str, example: int, ops: list[tuple[object, ...]]) -> None:
-    db = Database(url)
     try:
-        scene = await set_scene(db, example)
-        for op in ops:
-            await apply(db, scene, op, example)
-        await check_invariants(db, scene)
+        loop.run_until_complete(seed(db))
+        sequence()
     finally:
-        await db.dispose()
+        loop.run_until_complete(db.dispose())
+        loop.close()
+
+
+async def run(db: Database, example: int, ops: list[tuple[object, ...]]) -> None:
+    scene = await set_scene(db, example)
+    for op in ops:
+        await apply(db, scene, op, example)
+    await check_invariants(db, scene)
