@@ -20,6 +20,8 @@ from services.points import EntryLine, RankRow, RuleView, format_hours, signed
 router = Router("points")
 
 STAFF = frozenset({Role.coordinator, Role.admin})
+SERVING = frozenset({Role.volunteer, Role.grid_worker, Role.grid_leader, Role.coordinator})
+"""Who owes service hours and competes in rankings (residents see their points and the store)."""
 SOURCE_NAMES = {
     Source.wish: N_("points.source_wish"),
     Source.visit: N_("points.source_visit"),
@@ -98,7 +100,7 @@ async def show_points(ctx: Context) -> None:
     )
 
 
-@router.command("hours", description=N_("points.cmd_hours"), roles=MEMBERS, order=31)
+@router.command("hours", description=N_("points.cmd_hours"), roles=SERVING, order=31)
 async def show_hours(ctx: Context) -> None:
     settings = ctx.app.settings
     summary = await points.hours_summary(
@@ -135,7 +137,7 @@ async def show_hours(ctx: Context) -> None:
 # /rank
 
 
-@router.command("rank", description=N_("points.cmd_rank"), roles=MEMBERS, order=32)
+@router.command("rank", description=N_("points.cmd_rank"), roles=SERVING, order=32)
 async def rank(ctx: Context) -> None:
     await _rank(ctx, "g", "y", new=True)
 

@@ -30,13 +30,32 @@ async def test_join_me_help_per_role_and_language(sandbox: SandboxClient, bot: B
     joined = await sandbox.reply_to(RESIDENT, "/start demo-resident", count=2)
     assert "王阿姨，欢迎您！您已作为「居民」加入 新德1号楼 (B1)" in joined[0]["text"]
     await sandbox.wait_until(RESIDENT, lambda _: True)
-    assert await sandbox.commands(RESIDENT) == ["start", "me", "help", "language", "cancel"]
+    assert await sandbox.commands(RESIDENT) == [
+        "start",
+        "wish",
+        "mywishes",
+        "points",
+        "store",
+        "me",
+        "help",
+        "language",
+        "cancel",
+    ]
 
     await sandbox.reply_to(COORDINATOR, "/start demo-coordinator", count=2)
     assert await sandbox.commands(COORDINATOR) == [
         "start",
+        "wish",
+        "wishes",
+        "mywishes",
+        "points",
+        "hours",
+        "rank",
+        "store",
         "me",
         "invite",
+        "rules",
+        "award",
         "help",
         "language",
         "cancel",

@@ -28,7 +28,17 @@ async def test_resident_joins_by_invite_and_gets_the_resident_menu(harness: Harn
     replies = await harness.send(RESIDENT, "/start demo-resident")
     assert "王阿姨，欢迎您！您已作为「居民」加入 新德1号楼 (B1)" in replies[0].text
     menu = commands_of(harness, RESIDENT.id)
-    assert menu == ["start", "me", "help", "language", "cancel"]
+    assert menu == [
+        "start",
+        "wish",
+        "mywishes",
+        "points",
+        "store",
+        "me",
+        "help",
+        "language",
+        "cancel",
+    ]
     assert "invite" not in menu
 
 
