@@ -104,13 +104,13 @@ async def test_resident_posts_a_wish_step_by_step_and_the_grid_leader_approves_i
     assert summary.text.startswith("已提交 #1「辅导功课」孙子周末想找人辅导数学")
     await deliver(harness)
 
-    photo, asked = harness.transport.chats[GRID_LEADER.id][-2:]
+    photo, request = harness.transport.chats[GRID_LEADER.id][-2:]
     assert (photo.kind, photo.file_id) == ("photo", "photo-1")
-    assert "新的微心愿待审核：#1「辅导功课」孙子周末想找人辅导数学" in asked.text
-    assert "1号楼2单元301" not in asked.text
-    await harness.press(GRID_LEADER, asked.button("通过"), asked)
-    assert asked.text == "已通过并发布：#1「辅导功课」孙子周末想找人辅导数学"
-    again = await harness.press(GRID_LEADER, "wish:ok:1", asked)
+    assert "新的微心愿待审核：#1「辅导功课」孙子周末想找人辅导数学" in request.text
+    assert "1号楼2单元301" not in request.text
+    await harness.press(GRID_LEADER, request.button("通过"), request)
+    assert request.text == "已通过并发布：#1「辅导功课」孙子周末想找人辅导数学"
+    again = await harness.press(GRID_LEADER, "wish:ok:1", request)
     assert again[-1].text == "这个微心愿已经审核通过了。"
     await deliver(harness)
     assert harness.texts(RESIDENT)[-1] == (
