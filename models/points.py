@@ -89,8 +89,8 @@ class LedgerEntry(SQLModel, table=True):
     """Who caused it; None for the system."""
     at: datetime = Field(sa_type=UTCDateTime)
     note: str = Field(default="", max_length=300)
-    reverses_id: int | None = Field(default=None, foreign_key="points_ledger.id")
-    redemption_id: int | None = Field(default=None, foreign_key="store_redemptions.id")
+    reverses_id: int | None = Field(default=None, foreign_key="points_ledger.id", index=True)
+    redemption_id: int | None = Field(default=None, foreign_key="store_redemptions.id", index=True)
     community_id: int | None = Field(default=None, foreign_key="units.id")
     grid_id: int | None = Field(default=None, foreign_key="units.id")
     dedupe_key: str = Field(max_length=96, unique=True)
@@ -141,7 +141,7 @@ class HoursEntry(SQLModel, table=True):
     actor_id: int | None = Field(default=None, foreign_key="members.id")
     at: datetime = Field(sa_type=UTCDateTime)
     note: str = Field(default="", max_length=300)
-    reverses_id: int | None = Field(default=None, foreign_key="service_hours.id")
+    reverses_id: int | None = Field(default=None, foreign_key="service_hours.id", index=True)
     dedupe_key: str = Field(max_length=96, unique=True)
 
 

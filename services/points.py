@@ -1035,18 +1035,24 @@ async def ranking(
     column = _unit_column(unit)
     base = and_(column == unit.id, col(PointsTally.period) == period)
     rows = (
-        await session.execute(
-            select(col(PointsTally.member_id), col(PointsTally.points), col(Member.display_name))
-            .join(Member, col(Member.id) == col(PointsTally.member_id))
-            .where(base)
-            .order_by(
-                col(PointsTally.points).desc(),
-                col(PointsTally.reached_at),
-                col(PointsTally.member_id),
+        []
+        if limit <= 0
+        else (
+            await session.execute(
+                select(
+                    col(PointsTally.member_id), col(PointsTally.points), col(Member.display_name)
+                )
+                .join(Member, col(Member.id) == col(PointsTally.member_id))
+                .where(base)
+                .order_by(
+                    col(PointsTally.points).desc(),
+                    col(PointsTally.reached_at),
+                    col(PointsTally.member_id),
+                )
+                .limit(limit)
             )
-            .limit(limit)
-        )
-    ).all()
+        ).all()
+    )
     top = tuple(
         RankRow(place, int(mid), str(name), int(points))
         for place, (mid, points, name) in enumerate(rows, start=1)

@@ -126,6 +126,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('service_hours', schema=None) as batch_op:
         batch_op.create_index('ix_service_hours_member', ['member_id', 'at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_service_hours_reverses_id'), ['reverses_id'], unique=False)
 
     op.create_table('store_items',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -283,6 +284,8 @@ def upgrade() -> None:
     with op.batch_alter_table('points_ledger', schema=None) as batch_op:
         batch_op.create_index('ix_points_ledger_cap', ['member_id', 'rule_code', 'at'], unique=False)
         batch_op.create_index('ix_points_ledger_member', ['member_id', 'id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_points_ledger_redemption_id'), ['redemption_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_points_ledger_reverses_id'), ['reverses_id'], unique=False)
 
     op.create_table('store_redemption_events',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -356,6 +359,8 @@ def downgrade() -> None:
 
     op.drop_table('store_redemption_events')
     with op.batch_alter_table('points_ledger', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_points_ledger_reverses_id'))
+        batch_op.drop_index(batch_op.f('ix_points_ledger_redemption_id'))
         batch_op.drop_index('ix_points_ledger_member')
         batch_op.drop_index('ix_points_ledger_cap')
 
@@ -388,6 +393,7 @@ def downgrade() -> None:
 
     op.drop_table('store_items')
     with op.batch_alter_table('service_hours', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_service_hours_reverses_id'))
         batch_op.drop_index('ix_service_hours_member')
 
     op.drop_table('service_hours')
