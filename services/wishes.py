@@ -825,7 +825,8 @@ async def _start_claim(
     claim_days: int,
     dispatched_by: int | None = None,
 ) -> None:
-    stale_at = now + timedelta(days=claim_days)
+    due = now + timedelta(days=claim_days)
+    dispatched = kind == ClaimKind.dispatch
     claim_id = await insert_ignore(
         session,
         WishClaim,
@@ -836,9 +837,11 @@ async def _start_claim(
             "kind": kind.value,
             "dispatched_by": dispatched_by,
             "claimed_at": now,
-            "remind_at": max(stale_at - REMIND_BEFORE, now),
+            # A volunteer's claim runs out (reminded a day before); a unit chosen by a
+            # coordinator is only reminded, never released behind the coordinator's back.
+            "remind_at": due if dispatched else max(due - REMIND_BEFORE, now),
             "reminded_at": None,
-            "stale_at": stale_at,
+            "stale_at": None if dispatched else due,
         },
         conflict=["live_wish_id"],
         returning="id",
@@ -1181,13 +1184,14 @@ async def dispute_wish(
         confirm_escalated_at=None,
     ):
         raise _refuse_state(wish)
-    stale_at = now + timedelta(days=claim_days)
-    await session.execute(
-        update(WishClaim)
-        .where(col(WishClaim.live_wish_id) == wish_id)
-        .values(stale_at=stale_at, remind_at=stale_at - REMIND_BEFORE, reminded_at=None)
-        .execution_options(synchronize_session=False)
-    )
+    claim = await _live_claim(session, wish_id)
+    if claim is not None:
+        due = now + timedelta(days=claim_days)
+        dispatched = ClaimKind(claim.kind) == ClaimKind.dispatch
+        claim.stale_at = None if dispatched else due
+        claim.remind_at = due if dispatched else due - REMIND_BEFORE
+        claim.reminded_at = None
+        await session.flush()
     ev = await _event(
         session, wish_id, "dispute", wish.status, WishStatus.claimed, actor, now, reason
     )
@@ -1239,7 +1243,8 @@ async def withdraw_wish(
 async def remind_claims(
     session: AsyncSession, now: datetime, *, zone: tzinfo = points.DEFAULT_ZONE, limit: int = 100
 ) -> int:
-    """A day before a claim goes stale, remind the claimer (once per claim period)."""
+    """A day before a claim goes stale, remind the claimer (once per claim period); a unit
+    a wish was dispatched to is reminded when the claim period is over."""
     claims = (
         (
             await session.execute(
@@ -1262,13 +1267,19 @@ async def remind_claims(
         claim.reminded_at = now
         view = await load(session, claim.wish_id)
         stale_at = claim.stale_at or now
+        key = (
+            N_("wishes.notice_claim_reminder")
+            if claim.stale_at is not None
+            else N_("wishes.notice_dispatch_reminder")
+        )
+        remind_at = claim.remind_at or now
         await _tell(
             session,
             [claim.member_id],
             now,
             view,
-            N_("wishes.notice_claim_reminder"),
-            f"remind{claim.id}:{stale_at.isoformat()}",
+            key,
+            f"remind{claim.id}:{remind_at.isoformat()}",
             buttons=(
                 (N_("wishes.button_fulfil"), "done"),
                 (N_("wishes.button_give_back"), "give"),

@@ -472,8 +472,12 @@ async def test_coordinator_dispatches_a_large_wish_to_a_department(world: World)
             session, world.coordinator, view.id, world.id(world.department), NOW, claim_days=DAYS
         )
     assert [m.name for m in liaisons] == ["水务所"]
+    async with world.db.transaction() as session:
+        assert await wishes.release_stale_claims(session, NOW + timedelta(days=30)) == 0
+        assert await wishes.remind_claims(session, NOW + timedelta(days=DAYS)) == 1
+    assert "社区派给您的" in (await texts_to(world.db, world.department))[-1]
     assert (dispatched.status, dispatched.claimer_name) == (WishStatus.claimed, "水务所")
-    told = (await sent_to(world.db, world.department))[-1]
+    told = (await sent_to(world.db, world.department))[0]
     assert "1号楼2单元301" in told["text"], "the unit gets the contact"
     assert buttons_of(told) == [f"wish:done:{view.id}", f"wish:give:{view.id}"]
 
