@@ -209,51 +209,80 @@ async def load(loader: Loader, ledger: Ledger, upto: int, total: int) -> None:
     await loader.sql("ANALYZE;" if loader.sqlite else f"{sequence} ANALYZE;")
 
 
-async def timed(work: Callable[[], Awaitable[object]], rounds: int) -> tuple[float, float]:
-    for _ in range(WARM_UP):
-        await work()
-    samples = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        await work()
-        samples.append((time.perf_counter() - start) * 1000)
+class Site:
+    """One loaded database with the application in front of it."""
+
+    def __init__(self, url: str, size: int, members: int) -> None:
+        self.url, self.size = url, size
+        self.db = Database(url)
+        transport = FakeTransport()
+        settings = Settings(database_url=url, _env_file=None)
+        app = App(settings, self.db, transport, transport.identity, clock=Clock(NOW))
+        app.courier.per_chat_interval = 0
+        self.harness = Harness(app, transport, Clock(NOW))
+        picker = random.Random(11)
+        self.people = [picker.randrange(1, members + 1) for _ in range(SAMPLES + WARM_UP)]
+        self.turn = 0
+        self.board: Any = None
+
+    def member(self) -> int:
+        self.turn += 1
+        return self.people[self.turn % len(self.people)]
+
+    async def summary(self) -> None:
+        async with self.db.transaction() as session:
+            await points.summary(session, self.member(), NOW)
+
+    async def ranking(self) -> None:
+        async with self.db.transaction() as session:
+            community = await unit_by_code(session, "C1")
+            await points.ranking(session, unit=community, period="2026", member_id=self.member())
+
+    async def command(self, text: str) -> None:
+        member = self.member()
+        replies = await self.harness.send(User(FIRST_TELEGRAM_ID + member, f"V{member}"), text)
+        assert replies, f"no answer to {text}"
+
+    async def community_button(self) -> None:
+        owner = User(FIRST_TELEGRAM_ID + self.people[0], "V")
+        if self.board is None:
+            self.board = (await self.harness.send(owner, "/rank"))[0]
+        await self.harness.press(owner, "rk:c:y", self.board)
+
+
+OPERATIONS: dict[str, Callable[[Site], Awaitable[None]]] = {
+    "points.summary (service)": Site.summary,
+    "points.ranking, community (service)": Site.ranking,
+    "/points (whole update)": lambda site: site.command("/points"),
+    "/rank (whole update)": lambda site: site.command("/rank"),
+    "/rank → community button": Site.community_button,
+}
+
+
+def _stats(samples: list[float]) -> tuple[float, float]:
     samples.sort()
     return statistics.median(samples), samples[int(len(samples) * 0.95) - 1]
 
 
-async def measure(db: Database, harness: Harness, members: int) -> dict[str, tuple[float, float]]:
-    picker = random.Random(11)
-    chosen = [picker.randrange(1, members + 1) for _ in range(SAMPLES)]
-    results: dict[str, tuple[float, float]] = {}
-    async with db.transaction() as session:
-        community = await unit_by_code(session, "C1")
-    queue = iter(chosen * 8)
-
-    async def summary() -> None:
-        async with db.transaction() as session:
-            await points.summary(session, next(queue), NOW)
-
-    async def ranking() -> None:
-        async with db.transaction() as session:
-            await points.ranking(session, unit=community, period="2026", member_id=next(queue))
-
-    results["summary (service)"] = await timed(summary, SAMPLES)
-    results["ranking, community (service)"] = await timed(ranking, SAMPLES)
-    people = iter(chosen * 8)
-
-    async def command(text: str) -> None:
-        member = next(people)
-        replies = await harness.send(User(FIRST_TELEGRAM_ID + member, f"V{member}"), text)
-        assert replies, f"no answer to {text}"
-
-    results["/points (whole update)"] = await timed(lambda: command("/points"), SAMPLES)
-    results["/rank (whole update)"] = await timed(lambda: command("/rank"), SAMPLES)
-    owner = User(FIRST_TELEGRAM_ID + chosen[0], "V")
-    board = (await harness.send(owner, "/rank"))[0]
-    results["/rank community button"] = await timed(
-        lambda: harness.press(owner, "rk:c:y", board), SAMPLES
+async def measure(small: Site, large: Site) -> None:
+    """Each operation alternately on both sizes, so that a busy machine slows both alike."""
+    print(
+        f"{'':38}{small.size:>10,} entries       {large.size:>10,} entries     growth"
+        "\n"
+        f"{'':38}{'median':>10} {'p95':>8} ms   {'median':>10} {'p95':>8} ms   (median)"
     )
-    return results
+    for name, operation in OPERATIONS.items():
+        for _ in range(WARM_UP):
+            await operation(small)
+            await operation(large)
+        samples: dict[int, list[float]] = {small.size: [], large.size: []}
+        for round_ in range(SAMPLES):
+            for site in (small, large) if round_ % 2 == 0 else (large, small):
+                start = time.perf_counter()
+                await operation(site)
+                samples[site.size].append((time.perf_counter() - start) * 1000)
+        (a, a95), (b, b95) = _stats(samples[small.size]), _stats(samples[large.size])
+        print(f"  {name:36}{a:10.2f} {a95:8.2f}      {b:10.2f} {b95:8.2f}      x{b / a:4.2f}")
 
 
 async def main() -> None:
@@ -266,46 +295,43 @@ async def main() -> None:
     args = parser.parse_args()
 
     scratch = tempfile.mkdtemp(prefix="points-bench-")
-    name = f"gridbot_bench_{os.getpid()}"
-    if args.database == "sqlite":
-        url = f"sqlite:///{scratch}/bench.sqlite3"
-    else:
-        admin = await asyncpg.connect(args.postgres_url)
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        await admin.close()
-        url = args.postgres_url.rsplit("/", 1)[0] + "/" + name
+    names = [f"gridbot_bench_{os.getpid()}_{size}" for size in (args.first, args.entries)]
+    urls = []
+    for name in names:
+        if args.database == "sqlite":
+            urls.append(f"sqlite:///{scratch}/{name}.sqlite3")
+        else:
+            admin = await asyncpg.connect(args.postgres_url)
+            await admin.execute(f'CREATE DATABASE "{name}"')
+            await admin.close()
+            urls.append(args.postgres_url.rsplit("/", 1)[0] + "/" + name)
+    sites: list[Site] = []
     try:
         started = time.perf_counter()
-        homes, rule_ids = await prepare(url, args.members)
-        loader, ledger = Loader(url), Ledger(homes, rule_ids)
-        table: dict[int, dict[str, tuple[float, float]]] = {}
-        db = Database(url)
-        transport = FakeTransport()
-        settings = Settings(database_url=url, _env_file=None)
-        app = App(settings, db, transport, transport.identity, clock=Clock(NOW))
-        app.courier.per_chat_interval = 0
-        harness = Harness(app, transport, Clock(NOW))
-        for size in (args.first, args.entries):
+        for url, size in zip(urls, (args.first, args.entries), strict=True):
             load_start = time.perf_counter()
-            await load(loader, ledger, size, args.entries)
+            homes, rule_ids = await prepare(url, args.members)
+            await load(Loader(url), Ledger(homes, rule_ids), size, size)
             print(
-                f"{args.database}: {size:,} entries over {args.members:,} members "
-                f"(loaded in {time.perf_counter() - load_start:.0f} s)"
+                f"{args.database}: {size:,} ledger entries over {args.members:,} members of one "
+                f"community loaded in {time.perf_counter() - load_start:.0f} s"
             )
-            table[size] = await measure(db, harness, args.members)
-            for what, (median, p95) in table[size].items():
-                print(f"    {what:34} median {median:7.2f} ms   p95 {p95:7.2f} ms")
-        print(f"growth from {args.first:,} to {args.entries:,} entries (median):")
-        for what in table[args.first]:
-            before, after = table[args.first][what][0], table[args.entries][what][0]
-            print(f"    {what:34} x{after / before:5.2f}")
+            sites.append(Site(url, size, args.members))
+        await measure(sites[0], sites[1])
         print(f"total {time.perf_counter() - started:.0f} s")
-        await db.dispose()
     finally:
+        for site in sites:
+            await site.db.dispose()
         if args.database == "postgresql":
             admin = await asyncpg.connect(args.postgres_url)
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            for name in names:
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             await admin.close()
+        else:
+            for url in urls:
+                path = Path(url.split(":///", 1)[1])
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Boolean, String, and_, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
 from bot.i18n import N_, Translator
@@ -1057,45 +1056,58 @@ async def ranking(
         RankRow(place, int(mid), str(name), int(points))
         for place, (mid, points, name) in enumerate(rows, start=1)
     )
-    counted = await session.execute(select(func.count()).select_from(PointsTally).where(base))
-    ranked = int(counted.scalar_one())
-    mine = next((row for row in top if row.member_id == member_id), None)
+    mine, ranked = await _place(session, unit, period, member_id)
     if mine is None:
-        mine = await _place(session, base, member_id, period)
+        counted = await session.execute(select(func.count()).select_from(PointsTally).where(base))
+        ranked = int(counted.scalar_one())
     return Ranking(unit, period, top, mine, ranked)
 
 
 async def _place(
-    session: AsyncSession, base: ColumnElement[bool], member_id: int, period: str
-) -> RankRow | None:
-    own = (
-        await session.execute(
-            select(col(PointsTally.points), col(PointsTally.reached_at), col(Member.display_name))
-            .join(Member, col(Member.id) == col(PointsTally.member_id))
-            .where(base)
-            .where(col(PointsTally.member_id) == member_id)
-        )
-    ).first()
-    if own is None:
-        return None
-    points, reached_at, name = own
-    ahead = await session.execute(
+    session: AsyncSession, unit: UnitRef, period: str, member_id: int
+) -> tuple[RankRow | None, int]:
+    """The member's place and how many are ranked, in one statement: (None, 0) when the
+    member has no points in the period."""
+    tally_table = PointsTally.__table__  # type: ignore[attr-defined]
+    other = tally_table.alias("other")
+    grid = unit.kind == UnitKind.grid
+    own_unit = tally_table.c.grid_id if grid else tally_table.c.community_id
+    other_unit = other.c.grid_id if grid else other.c.community_id
+    same = and_(other_unit == unit.id, other.c.period == period)
+    ranked = select(func.count()).select_from(other).where(same).scalar_subquery()
+    ahead = (
         select(func.count())
-        .select_from(PointsTally)
-        .where(base)
+        .select_from(other)
+        .where(same)
         .where(
             or_(
-                col(PointsTally.points) > points,
-                and_(col(PointsTally.points) == points, col(PointsTally.reached_at) < reached_at),
+                other.c.points > tally_table.c.points,
                 and_(
-                    col(PointsTally.points) == points,
-                    col(PointsTally.reached_at) == reached_at,
-                    col(PointsTally.member_id) < member_id,
+                    other.c.points == tally_table.c.points,
+                    other.c.reached_at < tally_table.c.reached_at,
+                ),
+                and_(
+                    other.c.points == tally_table.c.points,
+                    other.c.reached_at == tally_table.c.reached_at,
+                    other.c.member_id < tally_table.c.member_id,
                 ),
             )
         )
+        .scalar_subquery()
     )
-    return RankRow(int(ahead.scalar_one()) + 1, member_id, str(name), int(points))
+    own = (
+        await session.execute(
+            select(tally_table.c.points, col(Member.display_name), ranked, ahead)
+            .join(Member, col(Member.id) == tally_table.c.member_id)
+            .where(tally_table.c.member_id == member_id)
+            .where(tally_table.c.period == period)
+            .where(own_unit == unit.id)
+        )
+    ).first()
+    if own is None:
+        return None, 0
+    points, name, count, before = own
+    return RankRow(int(before) + 1, member_id, str(name), int(points)), int(count)
 
 
 async def summary(
@@ -1115,11 +1127,17 @@ async def summary(
         if home.community
         else None
     )
+    found = await session.execute(
+        select(col(PointsTally.period), col(PointsTally.points))
+        .where(col(PointsTally.member_id) == member_id)
+        .where(col(PointsTally.period).in_([year, month]))
+    )
+    sums = {str(period): int(points) for period, points in found.all()}
     return PointsSummary(
         balance=await balance(session, member_id),
         year=year,
-        year_points=await tally(session, member_id, year),
-        month_points=await tally(session, member_id, month),
+        year_points=sums.get(year, 0),
+        month_points=sums.get(month, 0),
         entries=tuple(await last_entries(session, member_id)),
         grid_place=grid_rank.mine if grid_rank else None,
         grid_ranked=grid_rank.ranked if grid_rank else 0,
