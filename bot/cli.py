@@ -563,6 +563,11 @@ async def _bot_username(settings: Settings) -> str | None:
         await bot.session.close()
 
 
+from bot.cli_points import points_app  # noqa: E402  (its commands import from this module)
+
+app.add_typer(points_app, name="points")
+
+
 def main() -> None:  # pragma: no cover - console script entry
     try:
         app()

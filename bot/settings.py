@@ -96,6 +96,12 @@ class Settings(BaseSettings):
     """Visit interval of households whose tags carry none."""
     visit_summary_weekday: int = Field(default=1, ge=1, le=7)
     """Day of the coordinators' weekly coverage summary (1 Monday … 7 Sunday), at the nudge time."""
+    wish_claim_days: int = Field(default=7, ge=1, le=90)
+    """A claimed wish not marked fulfilled within this many days is released and published again."""
+    wish_confirm_days: int = Field(default=3, ge=1, le=60)
+    """After this many days without the wisher's confirmation a coordinator may confirm."""
+    service_hours_target: int = Field(default=24, ge=1, le=2000)
+    """Service hours each volunteer owes per year; the last quarter brings gentle nudges."""
 
     @field_validator("telegram_token")
     @classmethod

@@ -1,7 +1,18 @@
 """The channel-neutral conversation layer. ROUTERS is the one place handlers are wired up,
 in the order they are matched (the menu first: /start, /help, /cancel)."""
 
-from handlers import households, invites, issues, meetings, menu, profile, visits
+from handlers import (
+    households,
+    invites,
+    issues,
+    meetings,
+    menu,
+    points,
+    profile,
+    store,
+    visits,
+    wishes,
+)
 from handlers.router import Registry, Router
 
 ROUTERS: tuple[Router, ...] = (
@@ -12,6 +23,9 @@ ROUTERS: tuple[Router, ...] = (
     meetings.router,
     households.router,
     visits.router,
+    wishes.router,
+    points.router,
+    store.router,
 )
 
 

@@ -13,7 +13,9 @@ from bot.settings import Settings
 from jobs.housekeeping import housekeeping
 from jobs.issues import issue_deadlines
 from jobs.meetings import plan_meetings, send_meeting_reminders
+from jobs.points import hours_nudges
 from jobs.visits import refresh_intervals, run_visit_jobs
+from jobs.wishes import wish_deadlines
 from services.issues import IssuePolicy
 from services.meetings import MeetingRules
 
@@ -35,6 +37,11 @@ def job_table(settings: Settings, db: Database) -> list[tuple[str, timedelta | N
          lambda now: send_meeting_reminders(db, meeting_rules, now)),
         ("visits.intervals", None, lambda now: refresh_intervals(db, settings)),
         ("visits", timedelta(minutes=1), lambda now: run_visit_jobs(db, settings, now)),
+        ("wishes.deadlines", timedelta(minutes=5),
+         lambda now: wish_deadlines(db, now, settings.zone)),
+        ("points.hours_nudges", timedelta(minutes=30),
+         lambda now: hours_nudges(db, now, zone=settings.zone,
+                                  target_hours=settings.service_hours_target)),
     ]  # fmt: skip
 
 

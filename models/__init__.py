@@ -9,7 +9,9 @@ from models import (
     members,
     org,
     outbox,
+    points,
     visits,
+    wishes,
 )
 
 __all__ = [
@@ -21,5 +23,7 @@ __all__ = [
     "members",
     "org",
     "outbox",
+    "points",
     "visits",
+    "wishes",
 ]

@@ -15,6 +15,7 @@ from services.access import Actor
 from services.demo_households import seed_households
 from services.demo_issues import seed_issues
 from services.demo_meetings import seed_meetings
+from services.demo_points import seed_points
 from services.invites import create_invite
 from services.org import ImportReport, import_org
 
@@ -56,4 +57,5 @@ async def seed_demo(session: AsyncSession, now: datetime) -> ImportReport:
     await seed_meetings(session, now)
     await seed_issues(session, now)
     await seed_households(session, now)
+    await seed_points(session, now)
     return report

@@ -1,7 +1,7 @@
 """households
 
 Revision ID: 0030
-Revises: 0010
+Revises: 0020
 Create Date: 2026-11-23 06:31:56.646066
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 
 
 revision: str = '0030'
-down_revision: str | None = '0010'
+down_revision: str | None = '0020'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
