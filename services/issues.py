@@ -15,7 +15,6 @@ claims due timers with ``SKIP LOCKED`` and acts on each once (see :func:`fire_du
 from __future__ import annotations
 
 import logging
-import math
 import re
 import secrets
 from collections.abc import Callable, Iterable, Sequence
@@ -56,6 +55,7 @@ from models.members import Member, Role, RoleGrant
 from models.org import Unit, UnitKind
 from services.access import Actor, UnitRef
 from services.errors import Conflict, InvalidInput, NotFound
+from services.geo import distance_meters
 from services.members import normalize_phone
 from services.messages import Button, Keyboard, Message, Photo, Text
 from services.outbox import notify
@@ -394,15 +394,6 @@ def _path_ids(path: str) -> list[int]:
 def _ancestor_id(path: str, kind: UnitKind) -> int | None:
     ids = _path_ids(path)
     return ids[kind.level] if len(ids) > kind.level else None
-
-
-def distance_meters(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance (haversine)."""
-    radius = 6_371_000.0
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * radius * math.asin(min(1.0, math.sqrt(a)))
 
 
 _PHONE = re.compile(r"(?<!\d)(?:\+?86[- ]?)?1\d{2}[- ]?\d{4}[- ]?\d{4}(?!\d)|(?<!\d)\d{7,}(?!\d)")

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import calendar
-import math
 import re
 import secrets
 import unicodedata
@@ -60,6 +59,7 @@ from models.members import Member, Role, RoleGrant
 from models.org import Unit, UnitKind
 from services.access import Actor, UnitRef
 from services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from services.geo import distance_meters
 from services.messages import Button, Message, Text
 from services.org import subtree, unit_by_code, unit_by_id
 from services.outbox import notify
@@ -1197,15 +1197,6 @@ async def rsvp_summary(session: AsyncSession, actor: Actor, meeting_id: int) -> 
 # Check-in
 
 
-def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance in metres (haversine; plenty for "is this person at the venue")."""
-    radius = 6_371_000.0
-    phi1, phi2 = math.radians(lat1), math.radians(lat2)
-    dphi, dlambda = math.radians(lat2 - lat1), math.radians(lon2 - lon1)
-    a = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlambda / 2) ** 2
-    return 2 * radius * math.asin(math.sqrt(min(1.0, a)))
-
-
 async def checkin_code(
     session: AsyncSession, actor: Actor, meeting_id: int, now: datetime, rules: MeetingRules
 ) -> tuple[MeetingView, str, datetime, datetime]:
@@ -1344,7 +1335,7 @@ async def check_in_with_location(
             raise InvalidInput("meetings.nothing_open")
     located = [
         (
-            distance_m(latitude, longitude, m.series.latitude, m.series.longitude),
+            distance_meters(latitude, longitude, m.series.latitude, m.series.longitude),
             m,
         )
         for m in candidates
