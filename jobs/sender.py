@@ -356,7 +356,8 @@ class Courier:
         """Send every queued reply now, in order per chat and without per-chat spacing.
 
         Used at start-up: replies a dead process committed but never sent go out before any
-        new update is answered, so each chat still reads in the order it was written."""
+        new update is answered, so each chat still reads in the order it was written. Only
+        replies: urgent broadcasts rank higher in the queue but must keep the pace."""
         total = 0
         while True:
             async with self.db.transaction() as session:
@@ -366,7 +367,7 @@ class Courier:
                     self.clock(),
                     limit=self.batch,
                     lease_seconds=self.lease_seconds,
-                    min_priority=Priority.reply,
+                    only_priority=Priority.reply,
                 )
             if not rows:
                 return total
