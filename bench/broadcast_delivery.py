@@ -288,6 +288,11 @@ async def main() -> None:
         print(
             f"killed (SIGKILL) after {killed_after} delivered; restart took {restart_seconds:.1f} s"
         )
+        sending = elapsed - restart_seconds
+        print(
+            f"without the restart: {n / sending:.2f} msg/s; rate / limit = "
+            f"{n / sending / args.rate:.3f}"
+        )
     print(f"delivered in {elapsed:.1f} s: {rate:.2f} msg/s; rate / limit = {rate / args.rate:.3f}")
     print(f"lost: {lost}; duplicates: {duplicates}")
     if lost:
