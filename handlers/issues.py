@@ -62,6 +62,7 @@ EVENT_KEYS = {
     EventKind.reminded: N_("issues.event_reminded"),
     EventKind.priority: N_("issues.event_priority"),
     EventKind.followed: N_("issues.event_followed"),
+    EventKind.category: N_("issues.event_category"),
 }
 
 TAB_KEYS = {
@@ -1163,3 +1164,52 @@ async def receive_deadline(ctx: Context) -> None:
         )
     )
     await show_categories(ctx)
+
+
+# ---------------------------------------------------------------------------------------------
+# Hand-offs: an issue made from a visit's needs or a meeting's follow-up, and its category
+
+
+HANDOFF_CATEGORY = "ihc"
+
+
+async def show_handoff(ctx: Context, view: IssueView, created: bool) -> None:
+    """The one-tap report made from elsewhere, with the categories to put it right."""
+    key = N_("issues.handoff_reported") if created else N_("issues.handoff_already")
+    await _handoff_message(ctx, view, key, edit=False)
+
+
+async def _handoff_message(ctx: Context, view: IssueView, key: str, *, edit: bool) -> None:
+    t = ctx.t
+    text = t(key, number=view.number, category=issues.category_label(t, view.category))
+    buttons: list[list[Button]] = []
+    if view.is_open:
+        text += "\n" + t("issues.handoff_category_prompt")
+        categories = await issues.categories_for(ctx.session, view.place)
+        row: list[Button] = []
+        for category in categories:
+            mark = "✓ " if category.id == view.category.id else ""
+            row.append(
+                Button(
+                    (mark + issues.category_label(t, category))[:60],
+                    payload=f"{HANDOFF_CATEGORY}:{view.id}:{category.id}",
+                )
+            )
+            if len(row) == CATEGORIES_PER_ROW:
+                buttons.append(row)
+                row = []
+        if row:
+            buttons.append(row)
+    buttons.append([issues.open_button(t, view.id)])
+    if edit:
+        ctx.edit(text, buttons)
+    else:
+        ctx.reply(text, buttons)
+
+
+@router.button(HANDOFF_CATEGORY)
+async def handoff_category(ctx: Context) -> None:
+    view = await issues.change_category(
+        ctx.session, ctx.actor, ctx.int_arg(0), ctx.int_arg(1), ctx.now
+    )
+    await _handoff_message(ctx, view, N_("issues.category_changed"), edit=True)
