@@ -12,7 +12,7 @@ from bot.i18n import N_
 from handlers.context import Context
 from handlers.router import Router
 from handlers.types import Kind
-from models.issues import DueKind, EventKind, IssuePriority, Rating
+from models.issues import DueKind, EventKind, IssuePriority, IssueSource, Rating
 from models.members import Role
 from services import issues
 from services.errors import InvalidInput
@@ -41,6 +41,10 @@ HANDLERS = frozenset(
     {Role.grid_worker, Role.grid_leader, Role.coordinator, Role.department, Role.admin}
 )
 MANAGERS = frozenset({Role.coordinator, Role.admin})
+SOURCE_KEYS = {
+    IssueSource.visit: N_("issues.source_visit"),
+    IssueSource.meeting: N_("issues.source_meeting"),
+}
 COMMUNITIES_PER_PAGE = 8
 CATEGORIES_PER_ROW = 2
 
@@ -555,7 +559,7 @@ def _staff_lines(ctx: Context, view: IssueView) -> list[str]:
     if view.followers:
         lines.append(t("issues.field_followers", count=view.followers))
     if view.source is not None:
-        lines.append(t("issues.field_source", value=f"{view.source.value} #{view.source_id}"))
+        lines.append(t("issues.field_source", value=t(SOURCE_KEYS[view.source], id=view.source_id)))
     return lines
 
 

@@ -1,7 +1,8 @@
-"""Visit → issue through the real aiogram runtime against the sandbox: the volunteer logs a
-visit from the morning nudge (and sees the points it earned), notes the needs found, reports
-them as an issue in one tap (a resent tap makes no second one) and puts it in the right
-category; the grid worker is told of the new report."""
+"""Visit → issue and visit → wish through the real aiogram runtime against the sandbox: the
+volunteer logs a visit from the morning nudge (and sees the points it earned), notes the needs
+found, reports them as an issue in one tap (a resent tap makes no second one) and puts it in the
+right category; the grid worker is told of the new report; the same needs become a wish for the
+household in one more tap."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sqlmodel import select
 from bot.db import Database
 from models.issues import Issue
 from models.visits import Visit
+from models.wishes import Wish
 from tests.e2e.conftest import BotFactory
 from tests.e2e.sandbox_client import SandboxClient
 from tests.e2e.test_visits_e2e import (
@@ -77,9 +79,17 @@ async def test_needs_found_at_the_door_become_a_tracked_issue(
     told = await sandbox.wait_until(GRID_WORKER, lambda ms: any(number in m["text"] for m in ms))
     assert any("楼道灯坏了" in m["text"] for m in told if number in m["text"])
 
+    to_wish = button(saved, "发布为心愿")
+    wished = (await press_for_new(sandbox, VOLUNTEER, saved["message_id"], to_wish))[0]
+    assert wished["text"].startswith("🎁 已代住户发布心愿 #")
+
     async with demo_db.transaction() as session:
+        wishes = [w for w in (await session.execute(select(Wish))).scalars() if w.source]
         issues = list((await session.execute(select(Issue))).scalars())
         visits = [v for v in (await session.execute(select(Visit))).scalars() if v.needs]
     assert [(i.number, i.source, i.source_id) for i in issues if i.source] == [
         (number, "visit", visits[0].id)
+    ]
+    assert [(w.source, w.source_id, w.text) for w in wishes] == [
+        ("visit", visits[0].id, "楼道灯坏了，老人晚上下楼看不见")
     ]

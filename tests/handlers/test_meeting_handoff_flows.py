@@ -38,6 +38,9 @@ async def test_organiser_tracks_a_follow_up_as_an_issue(town: Harness) -> None:
         [issue] = list((await session.execute(select(Issue))).scalars())
     assert (issue.source, issue.description) == ("meeting", "新德第一网格月月谈: 3号楼增设充电桩")
 
+    card = (await h.press(COORDINATOR, reported.button("查看"), reported))[-1]
+    assert any(line.startswith("来源：会议待办 #") for line in card.text.splitlines())
+
     before = len(h.texts(GRID_WORKER))
     await deliver(h)
     assert any(issue.number in text for text in h.texts(GRID_WORKER)[before:])

@@ -70,6 +70,10 @@ async def test_grid_worker_hands_needs_on_as_issue_and_wish_in_one_tap(harness: 
     assert "安全隐患" in reported.text.splitlines()[0]
     assert "✓ 安全隐患" in [label for row in reported.buttons for label, _ in row]
 
+    card = (await harness.press(GRID_WORKER, reported.button("查看"), reported))[-1]
+    assert any(line.startswith("来源：入户走访 #") for line in card.text.splitlines())
+    assert "13900001111" not in card.text, "the household's phone stays in its file"
+
     wished = (await harness.press(GRID_WORKER, saved.button("发布为心愿"), saved))[-1]
     assert wished.text.startswith("🎁 已代住户发布心愿 #")
     await harness.press(GRID_WORKER, wished.button("助老"), wished)
