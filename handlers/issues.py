@@ -14,7 +14,7 @@ from handlers.router import Router
 from handlers.types import Kind
 from models.issues import DueKind, EventKind, IssuePriority, IssueSource, Rating
 from models.members import Role
-from services import issues
+from services import issues, visits
 from services.errors import InvalidInput
 from services.issues import (
     ISSUE_BUTTON,
@@ -601,6 +601,14 @@ def map_url(latitude: float, longitude: float) -> str:
 async def show_card(ctx: Context, issue_id: int, *, edit: bool = False) -> None:
     card = await issues.get_card(ctx.session, ctx.actor, issue_id)
     text, buttons = card_text(ctx, card), card_buttons(ctx, card)
+    view = card.issue
+    if view.source == IssueSource.visit and view.source_id is not None:
+        household = await visits.household_of_visit(ctx.session, ctx.actor, view.source_id)
+        if household is not None:
+            buttons = [
+                *buttons,
+                [Button(ctx.t("issues.button_household"), payload=f"hh:{household}")],
+            ]
     if edit:
         ctx.edit(text, buttons)
     else:

@@ -50,6 +50,7 @@ from services.households import (
     get_household,
     list_tags,
     load_household,
+    may_see,
     member_names,
 )
 from services.messages import Button, Text
@@ -334,6 +335,19 @@ async def visit_needs(session: AsyncSession, actor: Actor, visit_id: int) -> Vis
 
 # ---------------------------------------------------------------------------------------------
 # Hand-offs: needs found → an issue report or a wish
+
+
+async def household_of_visit(session: AsyncSession, actor: Actor, visit_id: int) -> int | None:
+    """The household a visit went to, if the actor may open its file; None otherwise (no
+    refusal: an issue card asks this for everyone who sees the issue, e.g. a department)."""
+    visit = await session.get(Visit, visit_id)
+    if visit is None:
+        return None
+    household = await session.get(Household, visit.household_id)
+    building = await session.get(Unit, household.building_id) if household else None
+    if household is None or building is None:
+        return None
+    return household.id if may_see(actor, UnitRef.of(building)) else None
 
 
 async def _handoff_visit(session: AsyncSession, actor: Actor, visit_id: int) -> Visit:

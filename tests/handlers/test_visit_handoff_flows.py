@@ -73,6 +73,8 @@ async def test_grid_worker_hands_needs_on_as_issue_and_wish_in_one_tap(harness: 
     card = (await harness.press(GRID_WORKER, reported.button("查看"), reported))[-1]
     assert any(line.startswith("来源：入户走访 #") for line in card.text.splitlines())
     assert "13900001111" not in card.text, "the household's phone stays in its file"
+    household_card = (await harness.press(GRID_WORKER, card.button("住户档案"), card))[-1]
+    assert "13900001111" in household_card.text, "staff over the household open its file"
 
     wished = (await harness.press(GRID_WORKER, saved.button("发布为心愿"), saved))[-1]
     assert wished.text.startswith("🎁 已代住户发布心愿 #")

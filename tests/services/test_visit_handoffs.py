@@ -216,3 +216,33 @@ async def test_a_switched_off_rule_awards_no_points_but_hours_still_count(world:
         await points.set_rule(session, Actor.cli(), code="visit_done", now=NOW, active=False)
         result = await visits.log_visit(session, volunteer, household.id, "met", NOW, POLICY)
     assert (result.points, result.minutes) == (0, 45)
+
+
+async def test_only_people_who_may_open_the_file_are_led_from_the_issue_to_it(
+    world: World,
+) -> None:
+    volunteer = await world.person(2, "李明", (Role.volunteer, "G1"))
+    elsewhere = await world.person(6, "钱军", (Role.grid_worker, "G2"))
+    department = await world.person(8, "城管", (Role.department, "S1"))
+    coordinator = await world.person(9, "陈静", (Role.coordinator, "C1"))
+    visit_id = await visit_with_needs(world, volunteer)
+    async with world.db.transaction() as session:
+        found = {
+            name: await visits.household_of_visit(session, actor, visit_id)
+            for name, actor in (
+                ("volunteer", volunteer),
+                ("elsewhere", elsewhere),
+                ("department", department),
+                ("coordinator", coordinator),
+            )
+        }
+        unknown = await visits.household_of_visit(session, coordinator, 999_999)
+    household_id = found["volunteer"]
+    assert household_id is not None
+    assert found == {
+        "volunteer": household_id,
+        "elsewhere": None,
+        "department": None,
+        "coordinator": household_id,
+    }
+    assert unknown is None
