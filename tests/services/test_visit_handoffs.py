@@ -3,6 +3,7 @@ visitor points and service hours by the rule table."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -246,3 +247,20 @@ async def test_only_people_who_may_open_the_file_are_led_from_the_issue_to_it(
         "coordinator": household_id,
     }
     assert unknown is None
+
+
+async def test_two_taps_at_once_hand_on_one_issue(world: World) -> None:
+    worker = await world.person(3, "张伟", (Role.grid_worker, "G1"))
+    visit_id = await visit_with_needs(world, worker)
+
+    async def tap() -> tuple[str, bool]:
+        async with world.db.transaction() as session:
+            view, created = await visits.needs_to_issue(session, worker, visit_id, NOW, ISSUES)
+        return view.number, created
+
+    results = await asyncio.gather(tap(), tap())
+    async with world.db.transaction() as session:
+        count = (await session.execute(select(func.count()).select_from(Issue))).scalar_one()
+    assert count == 1
+    assert results[0][0] == results[1][0]
+    assert sorted(created for _, created in results) == [False, True]
