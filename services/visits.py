@@ -80,6 +80,10 @@ class VisitView:
     note: str | None
     photo_file_id: str | None
     needs: str | None
+    issue_number: str | None = None
+    """The issue the needs were handed on as, if any."""
+    wish_id: int | None = None
+    """The wish the needs were handed on as, if any."""
 
 
 @dataclass(frozen=True)
@@ -216,6 +220,22 @@ async def _refresh(session: AsyncSession, household: Household, now: datetime) -
 
 async def _visit_views(session: AsyncSession, visits: Sequence[Visit]) -> list[VisitView]:
     names = await member_names(session, (v.member_id for v in visits if v.member_id))
+    handed = [v.id for v in visits if v.needs and v.id is not None]
+    issue_of: dict[int, str] = {}
+    wish_of: dict[int, int] = {}
+    if handed:
+        issue_rows = await session.execute(
+            select(col(Issue.source_id), col(Issue.number))
+            .where(col(Issue.source) == IssueSource.visit.value)
+            .where(col(Issue.source_id).in_(handed))
+        )
+        issue_of = {int(i): str(n) for i, n in issue_rows.all() if i is not None}
+        wish_rows = await session.execute(
+            select(col(Wish.source_id), col(Wish.id))
+            .where(col(Wish.source) == "visit")
+            .where(col(Wish.source_id).in_(handed))
+        )
+        wish_of = {int(i): int(w) for i, w in wish_rows.all() if i is not None and w is not None}
     views = []
     for visit in visits:
         assert visit.id is not None
@@ -230,6 +250,8 @@ async def _visit_views(session: AsyncSession, visits: Sequence[Visit]) -> list[V
                 visit.note,
                 visit.photo_file_id,
                 visit.needs,
+                issue_of.get(visit.id),
+                wish_of.get(visit.id),
             )
         )
     return views
