@@ -79,9 +79,9 @@ async def test_grid_worker_hands_needs_on_as_issue_and_wish_in_one_tap(harness: 
     wished = (await harness.press(GRID_WORKER, saved.button("发布为心愿"), saved))[-1]
     assert wished.text.startswith("🎁 已代住户发布心愿 #")
     await harness.press(GRID_WORKER, wished.button("助老"), wished)
-    household_card = (await harness.press(GRID_WORKER, f"hh:{household_id}"))[-1].text
-    assert "  → 已上报为问题 C1-2026-" in household_card
-    assert "  → 已发布为心愿 #" in household_card
+    handed_on = (await harness.press(GRID_WORKER, f"hh:{household_id}"))[-1].text
+    assert "  → 已上报为问题 C1-2026-" in handed_on
+    assert "  → 已发布为心愿 #" in handed_on
     async with harness.app.db.transaction() as session:
         issues = list((await session.execute(select(Issue))).scalars())
         wishes = list((await session.execute(select(Wish))).scalars())
