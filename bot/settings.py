@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     """Visit interval of households whose tags carry none."""
     visit_summary_weekday: int = Field(default=1, ge=1, le=7)
     """Day of the coordinators' weekly coverage summary (1 Monday … 7 Sunday), at the nudge time."""
+    visit_service_minutes: int = Field(default=30, ge=1, le=480)
+    """Service time logged for each visit that found someone at home (or learned they moved)."""
     wish_claim_days: int = Field(default=7, ge=1, le=90)
     """A claimed wish not marked fulfilled within this many days is released and published again."""
     wish_confirm_days: int = Field(default=3, ge=1, le=60)
