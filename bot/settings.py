@@ -102,6 +102,10 @@ class Settings(BaseSettings):
     """After this many days without the wisher's confirmation a coordinator may confirm."""
     service_hours_target: int = Field(default=24, ge=1, le=2000)
     """Service hours each volunteer owes per year; the last quarter brings gentle nudges."""
+    task_reminder_minutes: int = Field(default=120, ge=0, le=10_080)
+    """Minutes before a task's shift starts when its takers are reminded (0: no reminder)."""
+    task_widen_minutes: int = Field(default=30, ge=5, le=1440)
+    """Default delay before an emergency call with empty slots widens to the next audience."""
 
     @field_validator("telegram_token")
     @classmethod
