@@ -1,6 +1,7 @@
 """SQLModel tables, one module per domain. Importing this package registers every table."""
 
 from models import (
+    broadcasts,
     conversations,
     households,
     invites,
@@ -16,6 +17,7 @@ from models import (
 )
 
 __all__ = [
+    "broadcasts",
     "conversations",
     "households",
     "invites",
