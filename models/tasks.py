@@ -62,7 +62,9 @@ class Task(SQLModel, table=True):
     unit_id: int = Field(foreign_key="units.id", index=True)
     """The scope: the organiser's unit the task belongs to."""
     organiser_id: int | None = Field(default=None, foreign_key="members.id", index=True)
-    broadcast_id: int | None = Field(default=None, index=True)
+    broadcast_id: int | None = Field(
+        default=None, foreign_key="broadcasts.id", index=True, ondelete="SET NULL"
+    )
     """The broadcast that announced it (set once broadcasts have landed)."""
     urgent: bool = False
     status: TaskStatus = Field(default=TaskStatus.open, sa_type=String(16))

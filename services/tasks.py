@@ -30,7 +30,7 @@ from sqlmodel import col, select
 
 from bot.i18n import N_, Translator, translator
 from bot.settings import Settings
-from models.members import Member, Role, RoleGrant
+from models.members import Member, Role
 from models.org import Unit, UnitKind
 from models.outbox import Priority
 from models.tasks import (
@@ -43,8 +43,9 @@ from models.tasks import (
     TaskTake,
     WidenStep,
 )
-from services import points
+from services import audiences, points
 from services.access import Actor, UnitRef
+from services.audiences import Audience
 from services.errors import Conflict, InvalidInput, NotFound
 from services.meetings import format_when, parse_when
 from services.messages import Button, Message, Text
@@ -385,19 +386,6 @@ async def _may_take(session: AsyncSession, actor: Actor, task: Task) -> bool:
 # Audiences (who an announcement reaches)
 
 
-async def _members_within(
-    session: AsyncSession, unit: UnitRef, roles: Sequence[Role] | None = None
-) -> list[int]:
-    query = (
-        select(col(RoleGrant.member_id))
-        .join(Unit, col(Unit.id) == col(RoleGrant.unit_id))
-        .where(col(Unit.path).startswith(unit.path))
-    )
-    if roles is not None:
-        query = query.where(col(RoleGrant.role).in_([r.value for r in roles]))
-    return sorted(set((await session.execute(query.distinct())).scalars()))
-
-
 async def _ancestor(session: AsyncSession, unit: UnitRef, kind: UnitKind) -> UnitRef | None:
     ids = [int(part) for part in unit.path.strip("/").split("/") if part]
     rows = (await session.execute(select(Unit).where(col(Unit.id).in_(ids)))).scalars()
@@ -405,24 +393,28 @@ async def _ancestor(session: AsyncSession, unit: UnitRef, kind: UnitKind) -> Uni
     return found[0] if found else None
 
 
-async def audience_for(session: AsyncSession, task: Task, step: WidenStep | None) -> list[int]:
+async def step_audience(session: AsyncSession, unit: UnitRef, step: WidenStep | None) -> Audience:
     """Who an announcement at ``step`` reaches: a plain task everyone in its unit; an emergency
-    call the reserve, then volunteers of the organiser's community, then the whole street."""
-    unit = await _unit(session, task.unit_id)
+    call the emergency reserve within the unit, then the volunteers of the organiser's
+    community, then everyone in the street."""
     if step is None:
-        return await _members_within(session, unit)
+        return Audience(unit_ids=(unit.id,))
     if step == WidenStep.reserve:
-        return await _reserve_members(session, unit)
+        return Audience(unit_ids=(unit.id,), reserve=True)
     if step == WidenStep.volunteers:
         community = await _ancestor(session, unit, UnitKind.community) or unit
-        return await _members_within(session, community, [Role.volunteer])
+        return Audience(unit_ids=(community.id,), roles=(Role.volunteer.value,))
     street = await _ancestor(session, unit, UnitKind.street) or unit
-    return await _members_within(session, street)
+    return Audience(unit_ids=(street.id,))
 
 
-async def _reserve_members(session: AsyncSession, unit: UnitRef) -> list[int]:
-    """The emergency reserve. Until the reserve table lands: volunteers within the unit."""
-    return await _members_within(session, unit, [Role.volunteer])
+async def audience_for(session: AsyncSession, task: Task, step: WidenStep | None) -> list[int]:
+    """The members the step reaches. The organiser's permission was checked when the task was
+    created; the widening steps are the system's decision (the street lies above a community
+    coordinator's scope), so the resolver runs as the system."""
+    unit = await _unit(session, task.unit_id)
+    audience = await step_audience(session, unit, step)
+    return await audiences.resolve(session, Actor.cli(), audience)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -672,15 +664,8 @@ async def create_emergency(
 async def preview_count(session: AsyncSession, actor: Actor, unit_id: int, emergency: bool) -> int:
     """How many people the first announcement would reach (for the preview)."""
     unit = await _organiser_unit(session, actor, unit_id, emergency)
-    probe = Task(
-        title="-",
-        place="-",
-        starts_at=datetime.now(UTC),
-        ends_at=datetime.now(UTC),
-        unit_id=unit.id,
-        organiser_id=actor.member_id,
-    )
-    found = await audience_for(session, probe, WidenStep.reserve if emergency else None)
+    audience = await step_audience(session, unit, WidenStep.reserve if emergency else None)
+    found = await audiences.resolve(session, Actor.cli(), audience)
     return len([m for m in found if m != actor.member_id])
 
 

@@ -14,7 +14,7 @@ from bot.db import Database
 from models.outbox import OutboxMessage
 from models.points import HoursEntry, LedgerEntry
 from models.tasks import TaskCall, TaskShift, TaskTake, WidenStep
-from services import tasks
+from services import audiences, tasks
 from services.access import Actor, load_actor
 from services.errors import Conflict, InvalidInput, PermissionDenied, ServiceError
 from services.invites import redeem
@@ -365,17 +365,23 @@ async def calls(db: Database, task_id: int) -> dict[int, str]:
 
 
 async def test_emergency_call_has_shifts_and_widens_once_per_step(town: Town) -> None:
+    async with town.db.transaction() as session:
+        await audiences.join_reserve(session, town["grid_worker"], NOW)
+        await audiences.join_reserve(session, town["far_resident"], NOW)
     call = await emergency(town)
     assert [s.number for s in call.shifts] == [1, 2, 3]
     assert call.shifts[1].starts_at == START + timedelta(hours=8)
     assert call.urgent
     assert call.widen_step == WidenStep.reserve
     first = await calls(town.db, call.id)
+    assert first == {town.member("grid_worker"): "reserve"}, "the reserve within C1 first"
     assert await widen(town.db, NOW + timedelta(minutes=29)) == 0
     at = NOW + timedelta(minutes=30)
     assert await widen(town.db, at) == 1
     assert await widen(town.db, at) == 0, "the same step never runs twice"
     second = await calls(town.db, call.id)
+    assert second[town.member("volunteer")] == "volunteers"
+    assert town.member("far_resident") not in second
     assert set(first) <= set(second)
     assert all(second[m] == first[m] for m in first), "nobody is called again"
     assert await widen(town.db, at + timedelta(minutes=30)) == 1
