@@ -10,6 +10,7 @@ from handlers import (
     points,
     profile,
     store,
+    tasks,
     visits,
     wishes,
 )
@@ -26,6 +27,7 @@ ROUTERS: tuple[Router, ...] = (
     wishes.router,
     points.router,
     store.router,
+    tasks.router,
 )
 
 
