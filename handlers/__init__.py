@@ -2,6 +2,7 @@
 in the order they are matched (the menu first: /start, /help, /cancel)."""
 
 from handlers import (
+    broadcasts,
     households,
     invites,
     issues,
@@ -27,6 +28,7 @@ ROUTERS: tuple[Router, ...] = (
     wishes.router,
     points.router,
     store.router,
+    broadcasts.router,
     tasks.router,
 )
 

@@ -46,6 +46,7 @@ from models.tasks import (
 from services import audiences, points
 from services.access import Actor, UnitRef
 from services.audiences import Audience
+from services.broadcasts import BroadcastPolicy, quiet_until
 from services.errors import Conflict, InvalidInput, NotFound
 from services.meetings import format_when, parse_when
 from services.messages import Button, Message, Text
@@ -82,6 +83,9 @@ class TaskRules:
     zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
     reminder: timedelta = timedelta(minutes=120)
     widen_minutes: int = 30
+    quiet: BroadcastPolicy | None = None
+    """Quiet hours: a plain task's announcement written during them waits until they end
+    (emergency calls never wait). None: no quiet hours."""
 
     @classmethod
     def of(cls, settings: Settings) -> TaskRules:
@@ -89,6 +93,7 @@ class TaskRules:
             zone=settings.zone,
             reminder=timedelta(minutes=settings.task_reminder_minutes),
             widen_minutes=settings.task_widen_minutes,
+            quiet=BroadcastPolicy.of(settings),
         )
 
 
@@ -540,6 +545,7 @@ async def _call(
         now,
         priority=Priority.urgent if task.urgent else Priority.normal,
         source=f"task:{task.id}",
+        not_before=quiet_until(now, rules.quiet) if rules.quiet and not task.urgent else None,
     )
     task.called += len(fresh)
     return len(fresh)
