@@ -609,7 +609,8 @@ async def create_task(
     )
     session.add(TaskEvent(task_id=task.id, actor_id=actor.member_id, action="created", at=now))
     await session.flush()
-    await _call(session, task, None, now, rules)
+    if not await _call(session, task, None, now, rules):
+        raise InvalidInput(N_("tasks.nobody"))
     return await task_view(session, task.id)
 
 

@@ -13,7 +13,7 @@ from sqlmodel import col, func, select
 from bot.db import Database
 from models.outbox import OutboxMessage
 from models.points import HoursEntry, LedgerEntry
-from models.tasks import TaskCall, TaskShift, TaskTake, WidenStep
+from models.tasks import Task, TaskCall, TaskShift, TaskTake, WidenStep
 from services import audiences, tasks
 from services.access import Actor, load_actor
 from services.errors import Conflict, InvalidInput, PermissionDenied, ServiceError
@@ -112,24 +112,27 @@ async def test_a_coordinator_posts_a_task_and_the_community_is_called(town: Town
     assert f"task-call:{task.id}:{town.member('far_resident')}" not in keys, "C2 is not called"
 
 
-@pytest.mark.parametrize(
-    ("changes", "key"),
-    [
-        ({"slots": 0}, "tasks.bad_slots"),
-        ({"slots": 501}, "tasks.bad_slots"),
-        ({"ends_at": START - timedelta(hours=1)}, "tasks.end_before_start"),
-        ({"ends_at": START}, "tasks.end_before_start"),
-        ({"starts_at": NOW - timedelta(hours=1)}, "meetings.in_past"),
-        ({"title": "  "}, "tasks.title_empty"),
-        ({"ends_at": START + timedelta(hours=30)}, "tasks.too_long"),
-    ],
-)
-async def test_bad_tasks_are_refused_with_a_reason(
-    town: Town, changes: dict[str, object], key: str
-) -> None:
-    with pytest.raises(InvalidInput) as refused:
-        await new_task(town, **changes)  # type: ignore[arg-type]
-    assert refused.value.key == key
+BAD_TASKS: list[tuple[dict[str, object], str]] = [
+    ({"slots": 0}, "tasks.bad_slots"),
+    ({"slots": 501}, "tasks.bad_slots"),
+    ({"ends_at": START - timedelta(hours=1)}, "tasks.end_before_start"),
+    ({"ends_at": START}, "tasks.end_before_start"),
+    ({"starts_at": NOW - timedelta(hours=1)}, "meetings.in_past"),
+    ({"title": "  "}, "tasks.title_empty"),
+    ({"ends_at": START + timedelta(hours=30)}, "tasks.too_long"),
+]
+
+
+async def test_bad_tasks_are_refused_with_a_reason_and_nothing_is_saved(town: Town) -> None:
+    for changes, key in BAD_TASKS:
+        with pytest.raises(InvalidInput) as refused:
+            await new_task(town, **changes)  # type: ignore[arg-type]
+        assert refused.value.key == key, changes
+    with pytest.raises(InvalidInput) as nobody:
+        await new_task(town, who="admin", unit="G2")
+    assert nobody.value.key == "tasks.nobody", "nobody in G2 to tell"
+    async with town.db.transaction() as session:
+        assert (await session.execute(select(func.count()).select_from(Task))).scalar_one() == 0
 
 
 def test_typed_times_and_numbers() -> None:
