@@ -108,7 +108,9 @@ async def show_audience(ctx: Context) -> None:
     audience = _audience(_data(ctx))
     units = await audiences.choosable_units(ctx.session, ctx.actor)
     unit_buttons = [
-        ctx.flow_button(_mark(u.id in audience.unit_ids) + u.label(ctx.t.locale), "bc_u", u.id)
+        ctx.flow_button(
+            f"{_mark(u.id in audience.unit_ids)}{u.label(ctx.t.locale)} ({u.code})", "bc_u", u.id
+        )
         for u in units[:UNIT_BUTTONS]
     ]
     role_buttons = [
