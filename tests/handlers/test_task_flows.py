@@ -56,6 +56,11 @@ async def post_task(h: Harness, slots: str = "2") -> None:
     await deliver(h)
 
 
+async def only_task_id(h: Harness) -> int:
+    async with h.app.db.transaction() as session:
+        return int((await session.execute(select(col(Task.id)))).scalar_one() or 0)
+
+
 def announcement(h: Harness, user: User) -> SentMessage:
     found = [m for m in h.transport.chats[user.id] if "清理3号楼垃圾" in m.text and m.buttons]
     assert found, f"{user.first_name} got the task"
@@ -124,11 +129,25 @@ async def test_the_organiser_checks_in_and_out_and_points_follow(town: Harness) 
     await h.press(VOLUNTEER, card.button("报名"), card)
     async with h.app.db.transaction() as session:
         take_id = (await session.execute(select(col(TaskTake.id)))).scalar_one()
-    # A forged check-in by the volunteer changes nothing.
-    await h.press(VOLUNTEER, f"tk_in:{take_id}")
-    assert h.last_toast() == ZH("error.permission") or h.texts(VOLUNTEER)[-1] == ZH(
-        "error.permission"
-    )
+    # Forged buttons change nothing: a check-in by the volunteer, a cancel by the volunteer,
+    # a take by someone in another community the task never reached.
+    shift_id = int(card.button("退出").split(":")[1])
+    task_id = await only_task_id(h)
+    for user, payload in (
+        (VOLUNTEER, f"tk_in:{take_id}"),
+        (VOLUNTEER, f"tk_cancel:{task_id}"),
+        (VOLUNTEER, f"tk_takers:{shift_id}"),
+        (STRANGER, f"tk_take:{shift_id}"),
+    ):
+        await h.press(user, payload)
+        assert h.last_toast() == ZH("error.permission"), payload
+        assert h.texts(user)[-1] == ZH("error.permission")
+    async with h.app.db.transaction() as session:
+        take = await session.get(TaskTake, take_id)
+        assert take is not None
+        assert take.checked_in_at is None
+        assert len((await session.execute(select(TaskTake))).all()) == 1
+        assert (await session.get(Task, task_id)).status == "open"  # type: ignore[union-attr]
     organiser_card = [
         m for m in h.transport.chats[COORDINATOR.id] if m.text.startswith("📋 志愿任务")
     ][-1]
