@@ -8,7 +8,7 @@ likely allowed to do.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.i18n import N_
@@ -111,7 +111,7 @@ async def ask(ctx: Context) -> None:
     """Ask the current step's question (again)."""
     step = (ctx.state.step if ctx.state else "").removeprefix("tasks.new_")
     zone = ctx.app.settings.zone
-    example = f"{ctx.now.astimezone(zone):%Y}-12-08 09:00"
+    example = f"{(ctx.now + timedelta(days=1)).astimezone(zone):%Y-%m-%d} 09:00"
     emergency = _data(ctx).get("kind") == "emergency"
     key = N_("tasks.ask_slots_per_shift") if step == "slots" and emergency else QUESTIONS[step]
     low, high = tasks.SLOTS_RANGE

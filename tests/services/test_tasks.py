@@ -5,7 +5,8 @@ frozen clock across a restart, emergency widening step by step, and forged reque
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from sqlmodel import col, func, select
@@ -16,6 +17,7 @@ from models.points import HoursEntry, LedgerEntry
 from models.tasks import Task, TaskCall, TaskShift, TaskTake, WidenStep
 from services import audiences, tasks
 from services.access import Actor, load_actor
+from services.broadcasts import BroadcastPolicy
 from services.errors import Conflict, InvalidInput, PermissionDenied, ServiceError
 from services.invites import redeem
 from services.members import Person
@@ -434,3 +436,33 @@ async def test_emergency_checkout_awards_emergency_duty(town: Town) -> None:
         )
     assert result.points == 10
     assert result.taker.minutes == 480
+
+
+async def test_a_task_posted_at_night_is_announced_after_quiet_hours(town: Town) -> None:
+    quiet = BroadcastPolicy(
+        zone=SHANGHAI,
+        quiet_start=time(21, 0),
+        quiet_end=time(8, 0),
+        renotify_every=timedelta(minutes=30),
+        renotify_max=3,
+        report_every=timedelta(seconds=5),
+    )
+    night = datetime(2026, 11, 23, 22, 30, tzinfo=SHANGHAI).astimezone(UTC)
+    c1 = await unit_id(town.db, "C1")
+    draft = TaskDraft("清理3号楼垃圾", "3号楼门口", START, START + timedelta(hours=2), 5, c1)
+    async with town.db.transaction() as session:
+        task = await tasks.create_task(
+            session, town["coordinator"], draft, night, replace(RULES, quiet=quiet)
+        )
+        rows = (
+            (
+                await session.execute(
+                    select(OutboxMessage).where(col(OutboxMessage.source) == f"task:{task.id}")
+                )
+            )
+            .scalars()
+            .all()
+        )
+    morning = datetime(2026, 11, 24, 8, 0, tzinfo=SHANGHAI).astimezone(UTC)
+    assert rows
+    assert {row.not_before for row in rows} == {morning}
