@@ -17,11 +17,10 @@ a CHECK constraint backs the counter. Points and hours at check-out go through
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, or_, update
@@ -48,7 +47,7 @@ from services.access import Actor, UnitRef
 from services.audiences import Audience
 from services.broadcasts import BroadcastPolicy, quiet_until
 from services.errors import Conflict, InvalidInput, NotFound
-from services.meetings import format_when, parse_when
+from services.meetings import format_when, parse_when, per_language
 from services.messages import Button, Message, Text
 from services.org import unit_by_id
 from services.outbox import Outgoing, enqueue_many, notify
@@ -74,8 +73,6 @@ STEP_NAMES: dict[WidenStep, str] = {
     WidenStep.volunteers: N_("tasks.step_volunteers"),
     WidenStep.street: N_("tasks.step_street"),
 }
-TIME_FORMAT = "2026-12-08 09:00"
-"""How a start is typed (the installation's zone); an end may also be just ``11:00``."""
 
 
 @dataclass(frozen=True)
@@ -426,9 +423,6 @@ async def audience_for(session: AsyncSession, task: Task, step: WidenStep | None
 # Announcing
 
 
-Render = Callable[[Translator], Message]
-
-
 def task_text(t: Translator, task: TaskView, zone: ZoneInfo) -> str:
     head = N_("tasks.card_urgent") if task.urgent else N_("tasks.card_head")
     lines = [t(head, title=task.title)]
@@ -480,17 +474,6 @@ def take_buttons(
     return rows
 
 
-def _per_language(render: Render) -> Render:
-    cache: dict[str, Message] = {}
-
-    def cached(t: Translator) -> Message:
-        if t.locale not in cache:
-            cache[t.locale] = render(t)
-        return cache[t.locale]
-
-    return cached
-
-
 async def _call(
     session: AsyncSession,
     task: Task,
@@ -527,7 +510,7 @@ async def _call(
     def render(t: Translator) -> Message:
         return Text(task_text(t, view, rules.zone), take_buttons(t, view, now))
 
-    cached = _per_language(render)
+    cached = per_language(render)
     members = (await session.execute(select(Member).where(col(Member.id).in_(fresh)))).scalars()
     items = [
         Outgoing(
@@ -1205,12 +1188,3 @@ async def widening_due(session: AsyncSession, now: datetime) -> bool:
         .where(col(Task.widen_at) <= now)
     )
     return int(found.scalar_one()) > 0
-
-
-def draft_summary(data: dict[str, Any]) -> dict[str, Any]:
-    """A flow's stored draft (JSON) with its datetimes parsed back."""
-    out = dict(data)
-    for key in ("start", "end"):
-        if isinstance(out.get(key), str):
-            out[key] = datetime.fromisoformat(out[key])
-    return out
