@@ -101,13 +101,17 @@ class People:
         return [int(m or 0) for m in ids]
 
 
-async def make_people(db: Database) -> People:
-    """Coordinators of C1 and C2, the grid leader of G1, and members around them."""
+async def unit_ids(db: Database) -> dict[str, int]:
     async with db.transaction() as session:
-        units = {
+        return {
             str(code): int(unit_id or 0)
             for code, unit_id in (await session.execute(select(col(Unit.code), col(Unit.id)))).all()
         }
+
+
+async def make_people(db: Database) -> People:
+    """Coordinators of C1 and C2, the grid leader of G1, and members around them."""
+    units = await unit_ids(db)
     people = People(db, units)
     await people.add("coordinator", [(Role.coordinator, "C1")], telegram_id=4001)
     await people.add("far_coordinator", [(Role.coordinator, "C2")], telegram_id=4002)
