@@ -309,6 +309,16 @@ async def show_card(ctx: Context, task_id: int, *, edit: bool = False) -> None:
     text = task_text(ctx.t, card.task, ctx.app.settings.zone)
     if card.mine:
         text += "\n" + ctx.t("tasks.card_mine")
+    if card.delivery is not None:
+        d = card.delivery
+        text += "\n" + ctx.t(
+            "tasks.card_delivery",
+            called=card.task.called,
+            queued=d.queued,
+            sent=d.sent,
+            failed=d.failed,
+            blocked=d.blocked,
+        )
     if edit:
         ctx.edit(text, card_buttons(ctx, card))
     else:

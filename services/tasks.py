@@ -31,7 +31,7 @@ from bot.i18n import N_, Translator, translator
 from bot.settings import Settings
 from models.members import Member, Role
 from models.org import Unit, UnitKind
-from models.outbox import Priority
+from models.outbox import OutboxMessage, OutboxStatus, Priority
 from models.tasks import (
     Task,
     TaskCall,
@@ -150,6 +150,16 @@ class TaskCard:
     mine: frozenset[int]
     """The shifts this person has taken."""
     manage: bool
+    delivery: Delivery | None = None
+    """How the announcements fared (organisers only)."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    queued: int
+    sent: int
+    failed: int
+    blocked: int
 
 
 @dataclass(frozen=True)
@@ -789,7 +799,25 @@ async def task_card(session: AsyncSession, actor: Actor, task_id: int) -> TaskCa
     if not manage and not await _may_take(session, actor, task):
         actor.refuse("see task")
     mine = await my_shifts(session, actor.member_id, task_id) if actor.member_id else frozenset()
-    return TaskCard(_task_view(task, shifts), mine, manage)
+    delivery = await delivery_of(session, task_id) if manage else None
+    return TaskCard(_task_view(task, shifts), mine, manage, delivery)
+
+
+async def delivery_of(session: AsyncSession, task_id: int) -> Delivery:
+    """The outcomes of the task's announcements (outbox rows with source ``task:<id>``)."""
+    rows = await session.execute(
+        select(col(OutboxMessage.status), func.count())
+        .where(col(OutboxMessage.source) == f"task:{task_id}")
+        .group_by(col(OutboxMessage.status))
+    )
+    counts = {str(status): int(n) for status, n in rows.all()}
+    queued = counts.get(OutboxStatus.pending, 0) + counts.get(OutboxStatus.sending, 0)
+    return Delivery(
+        queued,
+        counts.get(OutboxStatus.sent, 0),
+        counts.get(OutboxStatus.failed, 0),
+        counts.get(OutboxStatus.blocked, 0),
+    )
 
 
 @dataclass(frozen=True)

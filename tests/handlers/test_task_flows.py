@@ -97,6 +97,10 @@ async def test_a_coordinator_posts_a_task_and_bad_input_is_answered(town: Harnes
     card = announcement(h, VOLUNTEER)
     assert card.buttons[0][0][0] == "🙋 报名（0/5）"
     assert not [m for m in h.transport.chats[STRANGER.id] if "清理3号楼垃圾" in m.text]
+    organiser = (await h.press(COORDINATOR, f"tk_card:{await only_task_id(h)}"))[-1]
+    assert "📬 已通知 3 人：待发 0，已送达 3，失败 0，屏蔽 0" in organiser.text
+    volunteer = (await h.press(VOLUNTEER, f"tk_card:{await only_task_id(h)}"))[-1]
+    assert "📬" not in volunteer.text, "only organisers see the delivery"
 
 
 async def test_volunteers_take_and_give_back_from_the_announcement(town: Harness) -> None:
