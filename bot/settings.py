@@ -104,6 +104,19 @@ class Settings(BaseSettings):
     """After this many days without the wisher's confirmation a coordinator may confirm."""
     service_hours_target: int = Field(default=24, ge=1, le=2000)
     """Service hours each volunteer owes per year; the last quarter brings gentle nudges."""
+    broadcast_quiet_hours: str = "21:00-08:00"
+    """Local quiet hours (HH:MM-HH:MM, may wrap midnight; equal ends: none). Non-urgent
+    broadcasts written during them wait until they end."""
+    broadcast_renotify_minutes: int = Field(default=30, ge=1, le=1440)
+    """Urgent broadcasts asking for acknowledgement remind the silent ones this often…"""
+    broadcast_renotify_max: int = Field(default=3, ge=0, le=10)
+    """…at most this many times."""
+    broadcast_report_seconds: int = Field(default=5, ge=1, le=600)
+    """The sender's live delivery report is edited at most this often."""
+    task_reminder_minutes: int = Field(default=120, ge=0, le=10_080)
+    """Minutes before a task's shift starts when its takers are reminded (0: no reminder)."""
+    task_widen_minutes: int = Field(default=30, ge=5, le=1440)
+    """Default delay before an emergency call with empty slots widens to the next audience."""
 
     @field_validator("telegram_token")
     @classmethod
@@ -168,6 +181,25 @@ class Settings(BaseSettings):
         if match is None or int(match[1]) > 23 or int(match[2]) > 59:
             raise ValueError("must be a local time HH:MM, e.g. 08:30")
         return f"{int(match[1]):02d}:{match[2]}"
+
+    @field_validator("broadcast_quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str) -> str:
+        match = _HOURS.match(value.strip())
+        if (
+            not match
+            or any(int(match[i]) > 23 for i in (1, 3))
+            or any(int(match[i]) > 59 for i in (2, 4))
+        ):
+            raise ValueError("must be HH:MM-HH:MM, e.g. 21:00-08:00")
+        return value.strip()
+
+    @property
+    def quiet_hours(self) -> tuple[time, time]:
+        """Start and end of the broadcast quiet hours (local; the end may be the next day)."""
+        match = _HOURS.match(self.broadcast_quiet_hours)
+        assert match is not None
+        return time(int(match[1]), int(match[2])), time(int(match[3]), int(match[4]))
 
     @field_validator("webhook_listen")
     @classmethod

@@ -2,6 +2,7 @@
 in the order they are matched (the menu first: /start, /help, /cancel)."""
 
 from handlers import (
+    broadcasts,
     households,
     invites,
     issues,
@@ -10,6 +11,7 @@ from handlers import (
     points,
     profile,
     store,
+    tasks,
     visits,
     wishes,
 )
@@ -26,6 +28,8 @@ ROUTERS: tuple[Router, ...] = (
     wishes.router,
     points.router,
     store.router,
+    broadcasts.router,
+    tasks.router,
 )
 
 

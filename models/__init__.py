@@ -1,6 +1,7 @@
 """SQLModel tables, one module per domain. Importing this package registers every table."""
 
 from models import (
+    broadcasts,
     conversations,
     households,
     invites,
@@ -10,11 +11,13 @@ from models import (
     org,
     outbox,
     points,
+    tasks,
     visits,
     wishes,
 )
 
 __all__ = [
+    "broadcasts",
     "conversations",
     "households",
     "invites",
@@ -24,6 +27,7 @@ __all__ = [
     "org",
     "outbox",
     "points",
+    "tasks",
     "visits",
     "wishes",
 ]

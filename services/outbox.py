@@ -162,6 +162,7 @@ async def enqueue_many(
     *,
     priority: int = Priority.normal,
     source: str | None = None,
+    not_before: datetime | None = None,
 ) -> int:
     """Queue messages for many chats in a few statements (a job writing to thousands of
     members at once). The same rules as :func:`enqueue`; an item whose dedupe key is already
@@ -181,7 +182,7 @@ async def enqueue_many(
                     "priority": priority,
                     "status": status.value,
                     "attempts": 0,
-                    "not_before": now,
+                    "not_before": not_before or now,
                     "created_at": now,
                     "source": source,
                     "lease_owner": None,

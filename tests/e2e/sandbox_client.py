@@ -89,6 +89,25 @@ class SandboxClient:
     async def stats(self) -> dict[str, Any]:
         return await self._get("stats")
 
+    async def flood(
+        self, global_per_second: int | None = None, per_chat_per_second: int | None = None
+    ) -> None:
+        """Enforce Telegram-like flood limits (429 with retry_after); no arguments: off."""
+        body = {"global_per_second": global_per_second, "per_chat_per_second": per_chat_per_second}
+        await self._post("flood", {k: v for k, v in body.items() if v is not None})
+
+    async def fail(
+        self, method: str, error_code: int, count: int = 1, retry_after: int | None = None
+    ) -> None:
+        """The next ``count`` calls of ``method`` fail with ``error_code``."""
+        body: dict[str, Any] = {"method": method, "error_code": error_code, "count": count}
+        if retry_after is not None:
+            body["retry_after"] = retry_after
+        await self._post("fail", body)
+
+    async def block(self, user_id: int, blocked: bool = True) -> None:
+        await self._post("block", {"user_id": user_id, "blocked": blocked})
+
     async def hold(self, *methods: str) -> None:
         await self._post("hold", {"methods": list(methods)})
 
