@@ -89,7 +89,14 @@ class App:
         now = self.clock()
         try:
             async with self.db.transaction() as session:
-                results = [await self._run_in(session, incoming, now) for incoming in batch]
+                fresh = await updates.claim_updates(
+                    session, [(i.channel, i.update_id) for i in batch], now
+                )
+                results = []
+                for incoming in batch:
+                    key = (incoming.channel, incoming.update_id)
+                    results.append(await self._run_in(session, incoming, now, claimed=key in fresh))
+                    fresh.discard(key)
         except Exception:
             results = [await self.handle(incoming) for incoming in batch]
         for incoming, handled in zip(batch, results, strict=True):
@@ -121,9 +128,18 @@ class App:
         async with self.db.transaction() as session:
             return await self._run_in(session, incoming, now)
 
-    async def _run_in(self, session: AsyncSession, incoming: Incoming, now: datetime) -> Handled:
-        """One update inside a transaction the caller owns."""
-        if not await updates.claim_update(session, incoming.channel, incoming.update_id, now):
+    async def _run_in(
+        self,
+        session: AsyncSession,
+        incoming: Incoming,
+        now: datetime,
+        claimed: bool | None = None,
+    ) -> Handled:
+        """One update inside a transaction the caller owns; ``claimed`` says whether the caller
+        already recorded the update as seen for the first time (None: record it here)."""
+        if claimed is None:
+            claimed = await updates.claim_update(session, incoming.channel, incoming.update_id, now)
+        if not claimed:
             log.info("update %s already processed", incoming.update_id)
             return Handled(duplicate=True)
         session.info.pop(outbox.QUEUED_FLAG, None)

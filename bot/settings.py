@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     """Visit interval of households whose tags carry none."""
     visit_summary_weekday: int = Field(default=1, ge=1, le=7)
     """Day of the coordinators' weekly coverage summary (1 Monday … 7 Sunday), at the nudge time."""
+    visit_service_minutes: int = Field(default=30, ge=1, le=480)
+    """Service time logged for each visit that found someone at home (or learned they moved)."""
     wish_claim_days: int = Field(default=7, ge=1, le=90)
     """A claimed wish not marked fulfilled within this many days is released and published again."""
     wish_confirm_days: int = Field(default=3, ge=1, le=60)
@@ -111,6 +113,10 @@ class Settings(BaseSettings):
     """…at most this many times."""
     broadcast_report_seconds: int = Field(default=5, ge=1, le=600)
     """The sender's live delivery report is edited at most this often."""
+    task_reminder_minutes: int = Field(default=120, ge=0, le=10_080)
+    """Minutes before a task's shift starts when its takers are reminded (0: no reminder)."""
+    task_widen_minutes: int = Field(default=30, ge=5, le=1440)
+    """Default delay before an emergency call with empty slots widens to the next audience."""
 
     @field_validator("telegram_token")
     @classmethod

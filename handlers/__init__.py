@@ -11,6 +11,7 @@ from handlers import (
     points,
     profile,
     store,
+    tasks,
     visits,
     wishes,
 )
@@ -28,6 +29,7 @@ ROUTERS: tuple[Router, ...] = (
     points.router,
     store.router,
     broadcasts.router,
+    tasks.router,
 )
 
 

@@ -138,6 +138,10 @@ async def card(ctx: Context, household_id: int, *, edit: bool = False) -> None:
             )
             if visit.needs:
                 lines.append(t("households.card_visit_needs", needs=shorten(visit.needs)))
+            if visit.issue_number:
+                lines.append(t("households.card_visit_issue", number=visit.issue_number))
+            if visit.wish_id:
+                lines.append(t("households.card_visit_wish", id=visit.wish_id))
     buttons = []
     if not view.archived:
         buttons.append(Button(t("households.log_visit"), payload=f"visit:{view.id}"))

@@ -12,9 +12,9 @@ from bot.i18n import N_
 from handlers.context import Context
 from handlers.router import Router
 from handlers.types import Kind
-from models.issues import DueKind, EventKind, IssuePriority, Rating
+from models.issues import DueKind, EventKind, IssuePriority, IssueSource, Rating
 from models.members import Role
-from services import issues
+from services import issues, visits
 from services.errors import InvalidInput
 from services.issues import (
     ISSUE_BUTTON,
@@ -41,6 +41,10 @@ HANDLERS = frozenset(
     {Role.grid_worker, Role.grid_leader, Role.coordinator, Role.department, Role.admin}
 )
 MANAGERS = frozenset({Role.coordinator, Role.admin})
+SOURCE_KEYS = {
+    IssueSource.visit: N_("issues.source_visit"),
+    IssueSource.meeting: N_("issues.source_meeting"),
+}
 COMMUNITIES_PER_PAGE = 8
 CATEGORIES_PER_ROW = 2
 
@@ -62,6 +66,7 @@ EVENT_KEYS = {
     EventKind.reminded: N_("issues.event_reminded"),
     EventKind.priority: N_("issues.event_priority"),
     EventKind.followed: N_("issues.event_followed"),
+    EventKind.category: N_("issues.event_category"),
 }
 
 TAB_KEYS = {
@@ -554,7 +559,7 @@ def _staff_lines(ctx: Context, view: IssueView) -> list[str]:
     if view.followers:
         lines.append(t("issues.field_followers", count=view.followers))
     if view.source is not None:
-        lines.append(t("issues.field_source", value=f"{view.source.value} #{view.source_id}"))
+        lines.append(t("issues.field_source", value=t(SOURCE_KEYS[view.source], id=view.source_id)))
     return lines
 
 
@@ -596,6 +601,14 @@ def map_url(latitude: float, longitude: float) -> str:
 async def show_card(ctx: Context, issue_id: int, *, edit: bool = False) -> None:
     card = await issues.get_card(ctx.session, ctx.actor, issue_id)
     text, buttons = card_text(ctx, card), card_buttons(ctx, card)
+    view = card.issue
+    if view.source == IssueSource.visit and view.source_id is not None:
+        household = await visits.household_of_visit(ctx.session, ctx.actor, view.source_id)
+        if household is not None:
+            buttons = [
+                *buttons,
+                [Button(ctx.t("issues.button_household"), payload=f"hh:{household}")],
+            ]
     if edit:
         ctx.edit(text, buttons)
     else:
@@ -1163,3 +1176,52 @@ async def receive_deadline(ctx: Context) -> None:
         )
     )
     await show_categories(ctx)
+
+
+# ---------------------------------------------------------------------------------------------
+# Hand-offs: an issue made from a visit's needs or a meeting's follow-up, and its category
+
+
+HANDOFF_CATEGORY = "ihc"
+
+
+async def show_handoff(ctx: Context, view: IssueView, created: bool) -> None:
+    """The one-tap report made from elsewhere, with the categories to put it right."""
+    key = N_("issues.handoff_reported") if created else N_("issues.handoff_already")
+    await _handoff_message(ctx, view, key, edit=False)
+
+
+async def _handoff_message(ctx: Context, view: IssueView, key: str, *, edit: bool) -> None:
+    t = ctx.t
+    text = t(key, number=view.number, category=issues.category_label(t, view.category))
+    buttons: list[list[Button]] = []
+    if view.is_open:
+        text += "\n" + t("issues.handoff_category_prompt")
+        categories = await issues.categories_for(ctx.session, view.place)
+        row: list[Button] = []
+        for category in categories:
+            mark = "✓ " if category.id == view.category.id else ""
+            row.append(
+                Button(
+                    (mark + issues.category_label(t, category))[:60],
+                    payload=f"{HANDOFF_CATEGORY}:{view.id}:{category.id}",
+                )
+            )
+            if len(row) == CATEGORIES_PER_ROW:
+                buttons.append(row)
+                row = []
+        if row:
+            buttons.append(row)
+    buttons.append([issues.open_button(t, view.id)])
+    if edit:
+        ctx.edit(text, buttons)
+    else:
+        ctx.reply(text, buttons)
+
+
+@router.button(HANDOFF_CATEGORY)
+async def handoff_category(ctx: Context) -> None:
+    view = await issues.change_category(
+        ctx.session, ctx.actor, ctx.int_arg(0), ctx.int_arg(1), ctx.now
+    )
+    await _handoff_message(ctx, view, N_("issues.category_changed"), edit=True)

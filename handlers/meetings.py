@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from bot.i18n import N_
+from handlers import issues as issue_handlers
 from handlers.context import Context
 from handlers.menu import role_name
 from handlers.router import Router
@@ -19,6 +20,8 @@ from models.meetings import Audience, FollowUpStatus, MeetingKind, Rsvp
 from models.members import Role
 from services import meetings
 from services.errors import InvalidInput, PermissionDenied
+from services.issues import STATUS_KEYS as ISSUE_STATUS_KEYS
+from services.issues import IssuePolicy
 from services.meetings import (
     KIND_NAMES,
     ORGANISER_ROLES,
@@ -32,6 +35,7 @@ from services.meetings import (
 )
 from services.messages import Button, Document, RequestButton
 from services.outbox import store_blob
+from services.points import format_hours
 
 router = Router("meetings")
 
@@ -359,7 +363,16 @@ def _checked_in(ctx: Context, result: meetings.CheckinResult) -> None:
     zone = ctx.app.settings.zone
     at = f"{result.checked_in_at.astimezone(zone):%H:%M}"
     key = N_("meetings.checkin_already") if result.already else N_("meetings.checkin_done")
-    ctx.reply(ctx.t(key, title=result.meeting.title, at=at), remove_keyboard=True)
+    text = ctx.t(key, title=result.meeting.title, at=at)
+    if result.minutes:
+        text += "\n" + ctx.t(
+            "meetings.checkin_earned_hours",
+            points=f"+{result.points}",
+            hours=format_hours(result.minutes),
+        )
+    elif result.points:
+        text += "\n" + ctx.t("meetings.checkin_earned", points=f"+{result.points}")
+    ctx.reply(text, remove_keyboard=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -601,22 +614,42 @@ async def followups_button(ctx: Context) -> None:
                 status=ctx.t(FOLLOWUP_STATUS[item.status]),
             )
         )
-        if item.status == FollowUpStatus.open:
-            rows.append(
-                [
-                    Button(
-                        ctx.t("meetings.followup_mark_done", n=number),
-                        payload=f"mtg_fu:{item.id}:done",
-                    ),
-                    Button(
-                        ctx.t("meetings.followup_mark_dropped", n=number),
-                        payload=f"mtg_fu:{item.id}:dropped",
-                    ),
-                ]
+        if item.issue_number and item.issue_status:
+            lines.append(
+                ctx.t(
+                    "meetings.followup_issue",
+                    number=item.issue_number,
+                    status=ctx.t(ISSUE_STATUS_KEYS[item.issue_status]),
+                )
             )
+        if item.status == FollowUpStatus.open:
+            row = [
+                Button(
+                    ctx.t("meetings.followup_mark_done", n=number),
+                    payload=f"mtg_fu:{item.id}:done",
+                ),
+                Button(
+                    ctx.t("meetings.followup_mark_dropped", n=number),
+                    payload=f"mtg_fu:{item.id}:dropped",
+                ),
+            ]
+            if item.issue_id is None:
+                row.append(
+                    Button(ctx.t("meetings.followup_track", n=number), payload=f"mtg_fi:{item.id}")
+                )
+            rows.append(row)
     if not meeting.cancelled:
         rows.append([Button(ctx.t("meetings.followup_add"), payload=f"mtg_fu_add:{meeting.id}")])
     ctx.reply("\n".join(lines), rows)
+
+
+@router.button("mtg_fi")
+async def followup_track(ctx: Context) -> None:
+    """One tap: the follow-up becomes a tracked issue with the meeting as its source."""
+    _item, issue, created = await meetings.track_followup(
+        ctx.session, ctx.actor, ctx.int_arg(0), ctx.now, IssuePolicy.from_settings(ctx.app.settings)
+    )
+    await issue_handlers.show_handoff(ctx, issue, created)
 
 
 @router.button("mtg_fu_add")

@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from bot.i18n import N_
+from handlers import issues as issue_handlers
+from handlers import wishes as wish_handlers
 from handlers.context import Context
 from handlers.households import OUTCOMES, policy_of, unit_label
 from handlers.router import Router
@@ -14,7 +16,9 @@ from models.visits import VisitOutcome
 from services import households as hh
 from services import visits
 from services.errors import InvalidInput
+from services.issues import IssuePolicy
 from services.messages import Button
+from services.points import format_hours
 
 router = Router("visits")
 
@@ -94,7 +98,9 @@ async def back_to_outcomes(ctx: Context) -> None:
 
 
 async def _log(ctx: Context, household_id: int, outcome: VisitOutcome) -> None:
-    result = await visits.log_visit(ctx.session, ctx.actor, household_id, outcome, ctx.now)
+    result = await visits.log_visit(
+        ctx.session, ctx.actor, household_id, outcome, ctx.now, policy_of(ctx)
+    )
     t = ctx.t
     place = result.household.place(t.locale)
     label = t(OUTCOMES[result.visit.outcome])
@@ -111,15 +117,54 @@ async def _log(ctx: Context, household_id: int, outcome: VisitOutcome) -> None:
         lines.append(t("visits.next_due", date=policy_of(ctx).local_date(result.household.due_at)))
     else:
         lines.append(t("visits.still_due"))
+    if result.points > 0 or result.minutes > 0:
+        lines.append(
+            t("visits.earned", points=f"+{result.points}", hours=format_hours(result.minutes))
+        )
+    elif result.points < 0 or result.minutes < 0:
+        lines.append(
+            t(
+                "visits.earned_back",
+                points=str(result.points),
+                hours=format_hours(-result.minutes),
+            )
+        )
     lines.append(t("visits.more_prompt"))
-    ctx.edit("\n".join(lines), _more_buttons(ctx, result.visit.id))
+    ctx.edit("\n".join(lines), _more_buttons(ctx, result.visit.id, bool(result.visit.needs)))
 
 
-def _more_buttons(ctx: Context, visit_id: int) -> list[list[Button]]:
+def _more_buttons(ctx: Context, visit_id: int, needs: bool = False) -> list[list[Button]]:
     details = [
         Button(ctx.t(label), payload=f"vm:{visit_id}:{name}") for name, label in DETAILS.items()
     ]
-    return [details, [Button(ctx.t("visits.done"), payload=f"vm:{visit_id}:done")]]
+    rows = [details]
+    if needs:
+        rows.append(
+            [
+                Button(ctx.t("visits.to_issue"), payload=f"vni:{visit_id}"),
+                Button(ctx.t("visits.to_wish"), payload=f"vnw:{visit_id}"),
+            ]
+        )
+    rows.append([Button(ctx.t("visits.done"), payload=f"vm:{visit_id}:done")])
+    return rows
+
+
+@router.button("vni")
+async def needs_to_issue(ctx: Context) -> None:
+    """One tap: the needs found become an issue report on the household's building."""
+    view, created = await visits.needs_to_issue(
+        ctx.session, ctx.actor, ctx.int_arg(0), ctx.now, IssuePolicy.from_settings(ctx.app.settings)
+    )
+    await issue_handlers.show_handoff(ctx, view, created)
+
+
+@router.button("vnw")
+async def needs_to_wish(ctx: Context) -> None:
+    """One tap: the needs found become a wish on the household's behalf."""
+    view, created = await visits.needs_to_wish(
+        ctx.session, ctx.actor, ctx.int_arg(0), ctx.now, policy_of(ctx)
+    )
+    wish_handlers.show_handoff(ctx, view, created)
 
 
 @router.button("vm")
@@ -154,32 +199,32 @@ async def ask_needs(ctx: Context) -> None:
 PROMPTS = {"note": ask_note, "photo": ask_photo, "needs": ask_needs}
 
 
-async def _back_to_more(ctx: Context, key: str) -> None:
+async def _back_to_more(ctx: Context, key: str, needs: bool = False) -> None:
     visit_id = int(_data(ctx).get("visit", 0))
     await ctx.clear_step()
-    ctx.reply(ctx.t(key) + "\n" + ctx.t("visits.more_prompt"), _more_buttons(ctx, visit_id))
+    ctx.reply(ctx.t(key) + "\n" + ctx.t("visits.more_prompt"), _more_buttons(ctx, visit_id, needs))
 
 
 @router.step("visits.note", accepts={Kind.text}, prompt=ask_note)
 async def receive_note(ctx: Context) -> None:
     visit_id = int(_data(ctx).get("visit", 0))
-    await visits.set_note(ctx.session, ctx.actor, visit_id, ctx.incoming.text, ctx.now)
-    await _back_to_more(ctx, N_("visits.note_saved"))
+    view = await visits.set_note(ctx.session, ctx.actor, visit_id, ctx.incoming.text, ctx.now)
+    await _back_to_more(ctx, N_("visits.note_saved"), bool(view.needs))
 
 
 @router.step("visits.photo", accepts={Kind.photo}, prompt=ask_photo)
 async def receive_photo(ctx: Context) -> None:
     visit_id = int(_data(ctx).get("visit", 0))
     file_id = ctx.incoming.photo.file_id if ctx.incoming.photo else ""
-    await visits.set_photo(ctx.session, ctx.actor, visit_id, file_id, ctx.now)
-    await _back_to_more(ctx, N_("visits.photo_saved"))
+    view = await visits.set_photo(ctx.session, ctx.actor, visit_id, file_id, ctx.now)
+    await _back_to_more(ctx, N_("visits.photo_saved"), bool(view.needs))
 
 
 @router.step("visits.needs", accepts={Kind.text}, prompt=ask_needs)
 async def receive_needs(ctx: Context) -> None:
     visit_id = int(_data(ctx).get("visit", 0))
     await visits.set_needs(ctx.session, ctx.actor, visit_id, ctx.incoming.text, ctx.now)
-    await _back_to_more(ctx, N_("visits.needs_saved"))
+    await _back_to_more(ctx, N_("visits.needs_saved"), True)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -713,3 +713,44 @@ async def toggle_skill(ctx: Context) -> None:
         ctx.session, ctx.actor, ctx.button_args[0] if ctx.button_args else "", ctx.now
     )
     await _skills(ctx, new=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Hand-offs: a wish posted for a household from a visit's needs, and its category
+
+
+HANDOFF_CATEGORY = "whc"
+
+
+def show_handoff(ctx: Context, view: WishView, created: bool) -> None:
+    key = N_("wishes.handoff_posted") if created else N_("wishes.handoff_already")
+    _handoff_message(ctx, view, key, edit=False)
+
+
+def _handoff_message(ctx: Context, view: WishView, key: str, *, edit: bool) -> None:
+    text = ctx.t(key, id=view.id, category=_category(ctx, view.category))
+    buttons: list[list[Button]] = []
+    if view.status == WishStatus.submitted:
+        text += "\n" + ctx.t("wishes.handoff_category_prompt")
+        choices = [
+            Button(
+                ("✓ " if category == view.category else "") + _category(ctx, category),
+                payload=f"{HANDOFF_CATEGORY}:{view.id}:{category.value}",
+            )
+            for category in WishCategory
+        ]
+        buttons = [choices[i : i + CATEGORY_ROW] for i in range(0, len(choices), CATEGORY_ROW)]
+    buttons.append(
+        [Button(ctx.t("wishes.button_view", id=view.id), payload=f"wish:view:{view.id}")]
+    )
+    if edit:
+        ctx.edit(text, buttons)
+    else:
+        ctx.reply(text, buttons)
+
+
+@router.button(HANDOFF_CATEGORY)
+async def handoff_category(ctx: Context) -> None:
+    value = ctx.button_args[1] if len(ctx.button_args) > 1 else ""
+    view = await wishes.set_category(ctx.session, ctx.actor, ctx.int_arg(0), value, ctx.now)
+    _handoff_message(ctx, view, N_("wishes.category_changed"), edit=True)

@@ -15,11 +15,13 @@ from jobs.housekeeping import housekeeping
 from jobs.issues import issue_deadlines
 from jobs.meetings import plan_meetings, send_meeting_reminders
 from jobs.points import hours_nudges
+from jobs.tasks import send_task_reminders, widen_emergency_calls
 from jobs.visits import refresh_intervals, run_visit_jobs
 from jobs.wishes import wish_deadlines
 from services.broadcasts import BroadcastPolicy
 from services.issues import IssuePolicy
 from services.meetings import MeetingRules
+from services.tasks import TaskRules
 
 Tick = Callable[[datetime], Awaitable[object]]
 
@@ -30,6 +32,7 @@ def job_table(settings: Settings, db: Database) -> list[tuple[str, timedelta | N
     issue_policy = IssuePolicy.from_settings(settings)
     meeting_rules = MeetingRules.of(settings)
     broadcast_policy = BroadcastPolicy.of(settings)
+    task_rules = TaskRules.of(settings)
     return [
         ("housekeeping", timedelta(minutes=5), lambda now: housekeeping(db, now)),
         ("issues.deadlines", timedelta(seconds=30),
@@ -49,6 +52,10 @@ def job_table(settings: Settings, db: Database) -> list[tuple[str, timedelta | N
          lambda now: refresh_broadcast_reports(db, broadcast_policy, now)),
         ("broadcasts.reminders", timedelta(minutes=1),
          lambda now: broadcast_reminders(db, broadcast_policy, now)),
+        ("tasks.reminders", timedelta(minutes=1),
+         lambda now: send_task_reminders(db, task_rules, now)),
+        ("tasks.widen", timedelta(minutes=1),
+         lambda now: widen_emergency_calls(db, task_rules, now)),
     ]  # fmt: skip
 
 

@@ -11,6 +11,7 @@ from models import (
     org,
     outbox,
     points,
+    tasks,
     visits,
     wishes,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "org",
     "outbox",
     "points",
+    "tasks",
     "visits",
     "wishes",
 ]

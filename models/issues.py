@@ -114,6 +114,7 @@ class EventKind(StrEnum):
     reminded = "reminded"
     priority = "priority"
     followed = "followed"
+    category = "category"
 
 
 class IssueSource(StrEnum):

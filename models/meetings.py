@@ -209,8 +209,8 @@ class MeetingTopic(SQLModel, table=True):
 
 
 class MeetingFollowUp(SQLModel, table=True):
-    """A decision to carry out; becomes a tracked issue (source ``meeting``) once that work
-    lands."""
+    """A decision to carry out; an organiser can make it a tracked issue (source ``meeting``,
+    source id the follow-up's), whose number and state then show on the follow-up."""
 
     __tablename__ = "meeting_followups"
 
@@ -224,3 +224,5 @@ class MeetingFollowUp(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     closed_by: int | None = Field(default=None, foreign_key="members.id")
+    issue_id: int | None = Field(default=None, foreign_key="issues.id", unique=True)
+    """The tracked issue made from it, if any."""

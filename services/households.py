@@ -67,10 +67,14 @@ class VisitPolicy:
 
     default_days: int = 90
     zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
+    service_minutes: int = 30
+    """Service hours logged for a visit that earns (see ``services.visits.EARNING``)."""
 
     @classmethod
     def of(cls, settings: Settings) -> VisitPolicy:
-        return cls(settings.visit_default_interval_days, settings.zone)
+        return cls(
+            settings.visit_default_interval_days, settings.zone, settings.visit_service_minutes
+        )
 
     def local_date(self, moment: datetime) -> date:
         return moment.astimezone(self.zone).date()

@@ -1968,6 +1968,44 @@ async def set_priority(
     return await _view(session, issue)
 
 
+async def change_category(
+    session: AsyncSession,
+    actor: Actor,
+    issue_id: int,
+    category: str | int,
+    now: datetime,
+) -> IssueView:
+    """Put an open issue in another category (the deadlines already running stay): staff of
+    its grid or community, or whoever entered it while it is still new — e.g. a visitor who
+    handed on the needs found at a door and now picks the right category."""
+    issue = await _lock(session, issue_id)
+    community, grid = await _issue_units(session, issue)
+    staff = _staff_role_on(actor, community, grid) & {"grid", "coordinator"}
+    status = _require_open(issue)
+    entered = actor.member_id is not None and actor.member_id == issue.reported_by
+    if not staff and not (entered and status == IssueStatus.new):
+        actor.refuse(f"change category of issue {issue.number}", grid or community)
+    found = await _category(session, category)
+    assert found.id is not None
+    building = await _unit(session, issue.building_id)
+    if not found.active or found.id not in {
+        c.id for c in await categories_for(session, building or grid or community)
+    }:
+        raise InvalidInput("issues.category_unknown")
+    if found.id != issue.category_id:
+        issue.category_id = found.id
+        await _event(
+            session,
+            issue,
+            EventKind.category,
+            actor.member_id,
+            now,
+            from_status=status,
+            note=found.code,
+        )
+    return await _view(session, issue)
+
+
 async def rate(
     session: AsyncSession,
     actor: Actor,

@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -36,6 +37,7 @@ from sqlmodel import col, select
 
 from bot.i18n import N_, Translator
 from bot.settings import Settings
+from models.issues import Issue, IssueSource, IssueStatus
 from models.meetings import (
     Audience,
     CheckinMethod,
@@ -57,6 +59,7 @@ from models.meetings import (
 )
 from models.members import Member, Role, RoleGrant
 from models.org import Unit, UnitKind
+from services import issues, points
 from services.access import Actor, UnitRef
 from services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from services.geo import distance_meters
@@ -84,6 +87,9 @@ ALLOWED_PARTS = frozenset(
     {"FREQ", "INTERVAL", "BYDAY", "BYMONTHDAY", "BYMONTH", "BYSETPOS", "COUNT", "UNTIL", "WKST"}
 )
 CODE_DIGITS = 6
+ATTENDANCE_RULE = "meeting_attended"
+FOLLOWUP_CATEGORY = "other"
+"""Issue category a tracked follow-up starts in."""
 REMINDER_BATCH = 50
 UPCOMING_LIMIT = 8
 LISTING_DAYS = 62
@@ -481,6 +487,10 @@ class CheckinResult:
     already: bool
     checked_in_at: datetime
     distance_m: int | None
+    points: int = 0
+    """Points this check-in earned (rule ``meeting_attended``; 0 when switched off or capped)."""
+    minutes: int = 0
+    """Service minutes logged for it (volunteers: the meeting's length)."""
 
 
 @dataclass(frozen=True)
@@ -507,6 +517,10 @@ class FollowUpView:
     owner_name: str | None
     due_on: date | None
     status: FollowUpStatus
+    issue_id: int | None = None
+    issue_number: str | None = None
+    issue_status: IssueStatus | None = None
+    """The tracked issue made from the follow-up, and where it stands now."""
 
 
 @dataclass(frozen=True)
@@ -1227,6 +1241,7 @@ async def _record_checkin(
     method: CheckinMethod,
     now: datetime,
     distance: int | None,
+    rules: MeetingRules,
 ) -> CheckinResult:
     assert actor.member_id is not None
     inserted = await insert_ignore(
@@ -1251,9 +1266,43 @@ async def _record_checkin(
             )
         ).scalar_one()
         return CheckinResult(meeting, True, first, distance)
-    # Attendance earns points once the points work lands: one call here, e.g.
-    # points.award(session, actor.member_id, source="meeting", source_id=meeting.id, now=now)
-    return CheckinResult(meeting, False, now, distance)
+    earned, minutes = await _credit_attendance(session, actor, meeting, now, rules)
+    return CheckinResult(meeting, False, now, distance, earned, minutes)
+
+
+async def _credit_attendance(
+    session: AsyncSession, actor: Actor, meeting: MeetingView, now: datetime, rules: MeetingRules
+) -> tuple[int, int]:
+    """Attendance earns the ``meeting_attended`` points, once per attendee and meeting (the
+    ledger's unique key). Volunteers, who owe service hours, also log the meeting's length
+    (at most a day); staff attend as part of their work and residents owe none."""
+    assert actor.member_id is not None
+    entry = await points.award(
+        session,
+        member_id=actor.member_id,
+        rule_code=ATTENDANCE_RULE,
+        source="meeting",
+        source_id=meeting.id,
+        now=now,
+        actor=actor,
+        zone=rules.zone,
+    )
+    minutes = 0
+    if Role.volunteer in actor.roles:
+        length = int((meeting.ends_at - meeting.starts_at).total_seconds() // 60)
+        length = max(1, min(length, 24 * 60))
+        logged = await points.log_hours(
+            session,
+            member_id=actor.member_id,
+            hours=Decimal(length) / 60,
+            source="meeting",
+            source_id=meeting.id,
+            now=now,
+            actor=actor,
+            note=meeting.title[:100],
+        )
+        minutes = length if logged else 0
+    return (entry.points if entry else 0), minutes
 
 
 def normalise_code(text: str) -> str:
@@ -1285,7 +1334,7 @@ async def check_in_with_code(
     if meeting.cancelled:
         raise InvalidInput("meetings.is_cancelled", title=meeting.title)
     _check_window(meeting, now, rules, N_("meetings.code_expired"))
-    return await _record_checkin(session, actor, meeting, CheckinMethod.code, now, None)
+    return await _record_checkin(session, actor, meeting, CheckinMethod.code, now, None, rules)
 
 
 async def open_for_checkin(
@@ -1351,7 +1400,7 @@ async def check_in_with_location(
             radius=meeting.series.radius_m,
         )
     return await _record_checkin(
-        session, actor, meeting, CheckinMethod.location, now, round(distance)
+        session, actor, meeting, CheckinMethod.location, now, round(distance), rules
     )
 
 
@@ -1686,8 +1735,13 @@ async def owner_choices(session: AsyncSession, actor: Actor, meeting_id: int) ->
     return [PersonRef(m, names[m]) for m in seen]
 
 
-def _followup_view(item: MeetingFollowUp, names: dict[int, str]) -> FollowUpView:
+def _followup_view(
+    item: MeetingFollowUp,
+    names: dict[int, str],
+    tracked: dict[int, tuple[str, IssueStatus]] | None = None,
+) -> FollowUpView:
     assert item.id is not None
+    number, state = (tracked or {}).get(item.issue_id or 0, (None, None))
     return FollowUpView(
         id=item.id,
         meeting_id=item.meeting_id,
@@ -1696,7 +1750,23 @@ def _followup_view(item: MeetingFollowUp, names: dict[int, str]) -> FollowUpView
         owner_name=names.get(item.owner_id) if item.owner_id is not None else None,
         due_on=item.due_on,
         status=FollowUpStatus(item.status),
+        issue_id=item.issue_id,
+        issue_number=number,
+        issue_status=state,
     )
+
+
+async def _tracked(
+    session: AsyncSession, items: Iterable[MeetingFollowUp]
+) -> dict[int, tuple[str, IssueStatus]]:
+    """Number and status of the issues made from these follow-ups."""
+    ids = [i.issue_id for i in items if i.issue_id is not None]
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(col(Issue.id), col(Issue.number), col(Issue.status)).where(col(Issue.id).in_(ids))
+    )
+    return {int(i): (str(n), IssueStatus(s)) for i, n, s in rows.all() if i is not None}
 
 
 async def add_followup(
@@ -1710,8 +1780,7 @@ async def add_followup(
     rules: MeetingRules,
 ) -> FollowUpView:
     """Turn a decision into a follow-up item with an owner and a due date; the owner is told.
-    (Once the issues work lands, one call here makes it a tracked issue with source
-    ``meeting``.)"""
+    An organiser can then make it a tracked issue (:func:`track_followup`)."""
     loaded = await _load(session, meeting_id)
     meeting = loaded.view
     _require_manage(actor, meeting.series, "add follow-up")
@@ -1740,8 +1809,6 @@ async def add_followup(
     session.add(item)
     await session.flush()
     assert item.id is not None
-    # Follow-ups become tracked issues once the issues work lands: one call here, e.g.
-    # issues.create_report(session, ..., source="meeting", source_id=item.id, now=now)
     session.add(_event(meeting_id, actor, "followup", now, followup=item.id))
     names = await _names(session, [owner_id] if owner_id is not None else [])
     view = _followup_view(item, names)
@@ -1774,7 +1841,60 @@ async def followups(
         ).scalars()
     )
     names = await _names(session, [i.owner_id for i in items if i.owner_id is not None])
-    return loaded.view, [_followup_view(i, names) for i in items]
+    tracked = await _tracked(session, items)
+    return loaded.view, [_followup_view(i, names, tracked) for i in items]
+
+
+async def track_followup(
+    session: AsyncSession,
+    actor: Actor,
+    followup_id: int,
+    now: datetime,
+    policy: issues.IssuePolicy,
+) -> tuple[FollowUpView, issues.IssueView, bool]:
+    """Make an open follow-up a tracked issue (organisers): reported at the series' unit with
+    the meeting as its source (``meeting``, source id the follow-up's), in category "other"
+    until someone picks a better one; the grid (or community) staff are told as for any
+    report. The follow-up keeps the link and shows the issue's number and state. A second
+    press returns the issue already made. Returns the follow-up, the issue and whether this
+    call made it."""
+    query = select(MeetingFollowUp).where(col(MeetingFollowUp.id) == followup_id)
+    item = (await session.execute(query.with_for_update())).scalar_one_or_none()
+    if item is None:
+        raise NotFound("meetings.followup_unknown")
+    assert item.id is not None
+    meeting = (await _load(session, item.meeting_id)).view
+    _require_manage(actor, meeting.series, "track follow-up")
+    created = item.issue_id is None
+    if created and FollowUpStatus(item.status) != FollowUpStatus.open:
+        raise InvalidInput("meetings.followup_not_open")
+    place = meeting.series.unit
+    categories = await issues.categories_for(session, place)
+    if not categories:
+        raise InvalidInput("issues.category_unknown")
+    category = next((c for c in categories if c.code == FOLLOWUP_CATEGORY), categories[-1])
+    view = await issues.create_report(
+        session,
+        actor,
+        issues.NewReport(
+            category=category.id,
+            description=f"{meeting.title}: {item.text}",
+            unit_id=place.id,
+            source=IssueSource.meeting,
+            source_id=item.id,
+        ),
+        now,
+        policy,
+    )
+    if created:
+        item.issue_id = view.id
+        session.add(
+            _event(item.meeting_id, actor, "followup_issue", now, followup=item.id, issue=view.id)
+        )
+        await session.flush()
+    names = await _names(session, [item.owner_id] if item.owner_id is not None else [])
+    tracked = {view.id: (view.number, view.status)}
+    return _followup_view(item, names, tracked), view, created
 
 
 async def close_followup(
@@ -1818,7 +1938,7 @@ async def close_followup(
         )
         await session.flush()
     names = await _names(session, [item.owner_id] if item.owner_id is not None else [])
-    return _followup_view(item, names), changed
+    return _followup_view(item, names, await _tracked(session, [item])), changed
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,7 +11,9 @@ Public API for other capabilities (visits, meetings, broadcast tasks), stable:
 
 * :func:`award` — points by a rule for one source event (``None`` when that source already
   awarded, or the rule is switched off or unknown);
-* :func:`log_hours` — service hours for one source event (``False`` when already logged).
+* :func:`log_hours` — service hours for one source event (``False`` when already logged);
+* :func:`revoke` and :func:`revoke_hours` — take them back when the event is undone or
+  corrected (a reversing entry; ``renew=True`` on the next award gives them again).
 
 Neither checks permissions: the calling service has already decided that the event happened
 and who is responsible (``actor`` is recorded for the audit trail).
@@ -744,6 +746,7 @@ async def award(
     actor: Actor | None = None,
     note: str = "",
     zone: tzinfo = DEFAULT_ZONE,
+    renew: bool = False,
 ) -> LedgerEntryView | None:
     """Award points by ``rule_code`` for one source event (``source`` is ``wish``, ``visit``,
     ``meeting`` or ``task``; ``source_id`` that event's id).
@@ -752,20 +755,108 @@ async def award(
     a deduction, the member's balance may make the entry smaller (``capped``). Returns None
     when this source already awarded this rule to this member (a unique key in the ledger, so
     also under races), or when the rule is switched off or unknown (logged). Sends nothing;
-    pass ``zone=settings.zone`` so months and years follow the installation's calendar."""
+    pass ``zone=settings.zone`` so months and years follow the installation's calendar.
+
+    ``renew=True``: when every earlier award of this source was taken back with :func:`revoke`
+    (an outcome corrected back and forth), award it again — still at most one live award."""
     kind = Source(source)
+    base = _award_key(kind, source_id, member_id, rule_code)
     return await _award(
         session,
         member_id=member_id,
         rule_code=rule_code,
         source=kind,
         source_id=source_id,
-        dedupe_key=f"award:{kind.value}:{source_id}:{member_id}:{rule_code}",
+        dedupe_key=await _next_generation(session, base, member_id) if renew else base,
         now=now,
         actor_id=actor.member_id if actor else None,
         note=note,
         zone=zone,
         rule_required=False,
+    )
+
+
+def _award_key(source: Source, source_id: int, member_id: int, rule_code: str) -> str:
+    return f"award:{source.value}:{source_id}:{member_id}:{rule_code}"
+
+
+def _hours_key(source: Source, source_id: int, member_id: int) -> str:
+    return f"hours:{source.value}:{source_id}:{member_id}"
+
+
+async def _family(
+    session: AsyncSession, model: Any, base: str, member_id: int
+) -> list[tuple[Any, bool]]:
+    """The entries written under ``base`` and its later generations (``base:1``, ``base:2``…),
+    oldest first, each with whether it has been reversed."""
+    reversal = model.__table__.alias("reversal")
+    pattern = base.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + ":%"
+    rows = await session.execute(
+        select(model, reversal.c.id)
+        .outerjoin(reversal, reversal.c.reverses_id == model.id)
+        .where(model.member_id == member_id)
+        .where(or_(model.dedupe_key == base, model.dedupe_key.like(pattern, escape="\\")))
+        .order_by(model.id)
+    )
+    return [(entry, reversed_id is not None) for entry, reversed_id in rows.all()]
+
+
+async def _next_generation(
+    session: AsyncSession, base: str, member_id: int, model: Any = LedgerEntry
+) -> str:
+    """The key for one more award of a source whose earlier awards were all revoked: the
+    same key while one of them is live (so the insert is a no-op), a new one otherwise."""
+    family = await _family(session, model, base, member_id)
+    if not family or any(not gone for _entry, gone in family):
+        return base
+    return f"{base}:{len(family)}"
+
+
+async def revoke(
+    session: AsyncSession,
+    *,
+    member_id: int,
+    rule_code: str,
+    source: str,
+    source_id: int,
+    now: datetime,
+    actor: Actor | None = None,
+    note: str = "",
+    zone: tzinfo = DEFAULT_ZONE,
+) -> LedgerEntryView | None:
+    """Take back the live award of ``rule_code`` for one source event with a reversing entry
+    (the source event was undone or corrected, e.g. a visit outcome changed to "not home").
+    None when there is nothing live to take back, or when the member already spent the points
+    (the balance never goes below zero: a coordinator corrects that by hand). No permission
+    check, like :func:`award`."""
+    kind = Source(source)
+    base = _award_key(kind, source_id, member_id, rule_code)
+    family = await _family(session, LedgerEntry, base, member_id)
+    live = [entry for entry, gone in family if not gone]
+    if not live:
+        return None
+    entry = live[-1]
+    assert entry.id is not None
+    balance = await _lock_account(session, member_id, now)
+    if entry.points > balance:
+        log.warning("award %s already spent: not revoked", entry.id)
+        return None
+    return await _append(
+        session,
+        member_id=member_id,
+        points=-entry.points,
+        kind=EntryKind.reversal,
+        source=kind,
+        source_id=source_id,
+        now=now,
+        zone=zone,
+        dedupe_key=f"reverse:{entry.id}",
+        home=await home_of(session, member_id),
+        actor_id=actor.member_id if actor else None,
+        note=note,
+        rule_code=entry.rule_code,
+        reverses_id=entry.id,
+        tally_at=entry.at,
     )
 
 
@@ -1232,14 +1323,17 @@ async def log_hours(
     now: datetime,
     actor: Actor | None = None,
     note: str = "",
+    renew: bool = False,
 ) -> bool:
     """Log service hours for one source event (``wish``, ``visit``, ``meeting``, ``task``).
 
     ``hours`` is more than 0 and at most 24 (rounded to whole minutes), else InvalidInput.
     Returns False when this source already logged hours for this member (a unique key, so
-    also under races)."""
+    also under races). ``renew=True``: log again when the earlier entries were all taken back
+    with :func:`revoke_hours`."""
     kind = Source(source)
     minutes = to_minutes(hours)
+    base = _hours_key(kind, source_id, member_id)
     logged = await _log_minutes(
         session,
         member_id=member_id,
@@ -1249,9 +1343,43 @@ async def log_hours(
         now=now,
         actor_id=actor.member_id if actor else None,
         note=note,
-        dedupe_key=f"hours:{kind.value}:{source_id}:{member_id}",
+        dedupe_key=await _next_generation(session, base, member_id, HoursEntry) if renew else base,
     )
     return logged is not None
+
+
+async def revoke_hours(
+    session: AsyncSession,
+    *,
+    member_id: int,
+    source: str,
+    source_id: int,
+    now: datetime,
+    actor: Actor | None = None,
+    note: str = "",
+) -> int:
+    """Take back the live hours logged for one source event with a negative entry; returns
+    the minutes taken back (0 when nothing was live)."""
+    kind = Source(source)
+    base = _hours_key(kind, source_id, member_id)
+    family = await _family(session, HoursEntry, base, member_id)
+    live = [entry for entry, gone in family if not gone]
+    if not live:
+        return 0
+    entry = live[-1]
+    logged = await _log_minutes(
+        session,
+        member_id=member_id,
+        minutes=-entry.minutes,
+        source=kind,
+        source_id=source_id,
+        now=now,
+        actor_id=actor.member_id if actor else None,
+        note=note,
+        dedupe_key=f"hours:reverse:{entry.id}",
+        reverses_id=entry.id,
+    )
+    return entry.minutes if logged is not None else 0
 
 
 async def log_hours_manual(

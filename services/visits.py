@@ -4,8 +4,17 @@ A visit's outcome decides whether the household's cadence starts again (met, ref
 or not (not home); "moved away" archives the household. A second "log visit" tap for the same
 household within ``REPEAT_WINDOW`` lands on the visit already logged: one visit, not two.
 
-Needs found at the door are stored on the visit (``Visit.needs``); :func:`visit_needs` is the
-one call an issue report or a wish needs to be pre-filled with the household.
+Needs found at the door are stored on the visit (``Visit.needs``); :func:`needs_to_issue` and
+:func:`needs_to_wish` hand them on in one tap, pre-filled with the household: an issue report
+(source ``visit``, placed on the household's building; the door, the contact and the phone stay
+in the household file) or a wish on the household's behalf (its contact and address go to the
+claimer only, by the wish rules). Each visit hands on at most one issue and one wish.
+
+Points and service hours: a visit that reached someone (every outcome but "not home") earns
+the visitor the ``visit_done`` rule's points and ``VisitPolicy.service_minutes`` of service,
+once per visit (the ledger's unique keys). A closed door earns nothing: the household is
+still due and the visit that finds someone earns. Correcting the outcome within the repeat
+window to "not home" takes both back; correcting it back gives them again.
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any, cast
 
 from sqlalchemy import Integer, case, func, select
@@ -23,9 +33,12 @@ from sqlmodel import col
 
 from bot.i18n import N_, Translator
 from models.households import Household, HouseholdTagLink, HubLink
+from models.issues import Issue, IssueSource
 from models.members import Member, Role, RoleGrant
 from models.org import Unit, UnitKind
 from models.visits import Visit, VisitOutcome
+from models.wishes import Wish, WishCategory
+from services import issues, points, wishes
 from services.access import Actor, UnitRef
 from services.errors import InvalidInput, NotFound
 from services.households import (
@@ -37,6 +50,7 @@ from services.households import (
     get_household,
     list_tags,
     load_household,
+    may_see,
     member_names,
 )
 from services.messages import Button, Text
@@ -48,6 +62,11 @@ NOTE_MAX = 1000
 NEEDS_MAX = 1000
 COVERAGE_ROLES: frozenset[Role] = frozenset({Role.grid_worker, Role.grid_leader, Role.coordinator})
 COUNTING = [o.value for o in VisitOutcome if o.counts]
+EARNING: frozenset[VisitOutcome] = frozenset(VisitOutcome) - {VisitOutcome.not_home}
+"""Outcomes that earn the visitor points and service hours: somebody was reached."""
+VISIT_RULE = "visit_done"
+HANDOFF_ISSUE_CATEGORY = "other"
+"""Category a visit's issue report starts in (the visitor changes it with one more tap)."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +80,10 @@ class VisitView:
     note: str | None
     photo_file_id: str | None
     needs: str | None
+    issue_number: str | None = None
+    """The issue the needs were handed on as, if any."""
+    wish_id: int | None = None
+    """The wish the needs were handed on as, if any."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +94,10 @@ class LogResult:
     """The tap landed on a visit logged minutes before (nothing new was added)."""
     changed: bool
     """… and it changed that visit's outcome."""
+    points: int = 0
+    """Points this tap gave the visitor (negative: a correction took them back)."""
+    minutes: int = 0
+    """Service minutes this tap logged (negative: taken back)."""
 
 
 def _outcome(value: VisitOutcome | str) -> VisitOutcome:
@@ -94,7 +121,9 @@ async def log_visit(
     household_id: int,
     outcome: VisitOutcome | str,
     now: datetime,
+    policy: VisitPolicy | None = None,
 ) -> LogResult:
+    policy = policy or VisitPolicy()
     outcome = _outcome(outcome)
     await _lock(session, household_id)
     household, _building = await load_household(session, actor, household_id, VISITING_ROLES)
@@ -133,12 +162,45 @@ async def log_visit(
         household.archived_at = household.archived_at or now
     await session.flush()
     await _refresh(session, household, now)
+    earned, minutes = await _credit(session, actor, visit, now, policy)
     return LogResult(
         (await _visit_views(session, [visit]))[0],
         await get_household(session, actor, household_id),
         repeated,
         changed,
+        earned,
+        minutes,
     )
+
+
+async def _credit(
+    session: AsyncSession, actor: Actor, visit: Visit, now: datetime, policy: VisitPolicy
+) -> tuple[int, int]:
+    """Points and hours for the visitor as the visit's outcome now stands (idempotent)."""
+    member_id = visit.member_id
+    assert visit.id is not None
+    if member_id is None:
+        return 0, 0
+    common: dict[str, Any] = {
+        "member_id": member_id,
+        "source": "visit",
+        "source_id": visit.id,
+        "now": now,
+        "actor": actor,
+    }
+    if VisitOutcome(visit.outcome) in EARNING:
+        entry = await points.award(
+            session, rule_code=VISIT_RULE, zone=policy.zone, renew=True, **common
+        )
+        logged = await points.log_hours(
+            session, hours=Decimal(policy.service_minutes) / 60, renew=True, **common
+        )
+        return (entry.points if entry else 0), (policy.service_minutes if logged else 0)
+    taken = await points.revoke(
+        session, rule_code=VISIT_RULE, zone=policy.zone, note="not_home", **common
+    )
+    minutes = await points.revoke_hours(session, note="not_home", **common)
+    return (taken.points if taken else 0), -minutes
 
 
 async def _refresh(session: AsyncSession, household: Household, now: datetime) -> None:
@@ -158,6 +220,22 @@ async def _refresh(session: AsyncSession, household: Household, now: datetime) -
 
 async def _visit_views(session: AsyncSession, visits: Sequence[Visit]) -> list[VisitView]:
     names = await member_names(session, (v.member_id for v in visits if v.member_id))
+    handed = [v.id for v in visits if v.needs and v.id is not None]
+    issue_of: dict[int, str] = {}
+    wish_of: dict[int, int] = {}
+    if handed:
+        issue_rows = await session.execute(
+            select(col(Issue.source_id), col(Issue.number))
+            .where(col(Issue.source) == IssueSource.visit.value)
+            .where(col(Issue.source_id).in_(handed))
+        )
+        issue_of = {int(i): str(n) for i, n in issue_rows.all() if i is not None}
+        wish_rows = await session.execute(
+            select(col(Wish.source_id), col(Wish.id))
+            .where(col(Wish.source) == "visit")
+            .where(col(Wish.source_id).in_(handed))
+        )
+        wish_of = {int(i): int(w) for i, w in wish_rows.all() if i is not None and w is not None}
     views = []
     for visit in visits:
         assert visit.id is not None
@@ -172,6 +250,8 @@ async def _visit_views(session: AsyncSession, visits: Sequence[Visit]) -> list[V
                 visit.note,
                 visit.photo_file_id,
                 visit.needs,
+                issue_of.get(visit.id),
+                wish_of.get(visit.id),
             )
         )
     return views
@@ -273,6 +353,120 @@ async def visit_needs(session: AsyncSession, actor: Actor, visit_id: int) -> Vis
         raise NotFound("visits.no_needs")
     assert visit.id is not None
     return VisitNeeds(visit.id, household, visit.needs, visit.visited_at, visit.member_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# Hand-offs: needs found → an issue report or a wish
+
+
+async def household_of_visit(session: AsyncSession, actor: Actor, visit_id: int) -> int | None:
+    """The household a visit went to, if the actor may open its file; None otherwise (no
+    refusal: an issue card asks this for everyone who sees the issue, e.g. a department)."""
+    visit = await session.get(Visit, visit_id)
+    if visit is None:
+        return None
+    household = await session.get(Household, visit.household_id)
+    building = await session.get(Unit, household.building_id) if household else None
+    if household is None or building is None:
+        return None
+    return household.id if may_see(actor, UnitRef.of(building)) else None
+
+
+async def _handoff_visit(session: AsyncSession, actor: Actor, visit_id: int) -> Visit:
+    """The visit, locked (two taps at once hand on once), if the actor may add to it and it
+    has needs recorded."""
+    query = select(Visit).where(col(Visit.id) == visit_id)
+    if dialect(session) == "postgresql":
+        query = query.with_for_update()
+    if (await session.execute(query)).scalar_one_or_none() is None:
+        actor.refuse(f"visit {visit_id} (unknown)")
+    visit = await _own_visit(session, actor, visit_id)
+    if not visit.needs:
+        raise NotFound("visits.no_needs")
+    return visit
+
+
+async def needs_to_issue(
+    session: AsyncSession,
+    actor: Actor,
+    visit_id: int,
+    now: datetime,
+    policy: issues.IssuePolicy,
+) -> tuple[issues.IssueView, bool]:
+    """Report the needs found on a visit as an issue (the visitor, or a grid worker over the
+    household). Returns the issue and whether this call created it: a second tap returns the
+    one already made."""
+    visit = await _handoff_visit(session, actor, visit_id)
+    assert visit.id is not None
+    assert visit.needs is not None
+    existing = (
+        await session.execute(
+            select(col(Issue.id))
+            .where(col(Issue.source) == IssueSource.visit.value)
+            .where(col(Issue.source_id) == visit.id)
+        )
+    ).scalar_one_or_none()
+    household = await get_household(session, actor, visit.household_id)
+    categories = await issues.categories_for(session, household.building)
+    if not categories:
+        raise InvalidInput("issues.category_unknown")
+    category = next((c for c in categories if c.code == HANDOFF_ISSUE_CATEGORY), categories[-1])
+    view = await issues.create_report(
+        session,
+        actor,
+        issues.NewReport(
+            category=category.id,
+            description=visit.needs,
+            unit_id=household.building.id,
+            source=IssueSource.visit,
+            source_id=visit.id,
+        ),
+        now,
+        policy,
+    )
+    return view, existing is None
+
+
+async def needs_to_wish(
+    session: AsyncSession,
+    actor: Actor,
+    visit_id: int,
+    now: datetime,
+    policy: VisitPolicy,
+) -> tuple[wishes.WishView, bool]:
+    """Post the needs found on a visit as a wish on the household's behalf, with its contact
+    and address from the household file (shown to the claimer only, after the claim). The
+    visitor may do it for a household they visited; the wish waits for approval like any
+    other. Returns the wish and whether this call created it."""
+    visit = await _handoff_visit(session, actor, visit_id)
+    assert visit.id is not None
+    assert visit.needs is not None
+    existing = (
+        await session.execute(
+            select(col(Wish.id)).where(col(Wish.source) == "visit", col(Wish.source_id) == visit.id)
+        )
+    ).scalar_one_or_none()
+    household = await get_household(session, actor, visit.household_id)
+    address = " ".join(p for p in (household.address, household.door) if p)
+    if len(address) > wishes.ADDRESS_MAX:
+        address = household.address[: wishes.ADDRESS_MAX]
+    view = await wishes.create_wish(
+        session,
+        actor,
+        now=now,
+        category=WishCategory.other,
+        text=visit.needs,
+        address=address,
+        unit_id=household.building.id,
+        household_id=household.id,
+        contact_name=household.contact_name,
+        contact_phone=household.phone,
+        source="visit",
+        source_id=visit.id,
+        zone=policy.zone,
+        vouched=True,
+    )
+    return view, existing is None
 
 
 # ---------------------------------------------------------------------------------------------

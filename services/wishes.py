@@ -476,6 +476,7 @@ async def create_wish(
     source: str | None = None,
     source_id: int | None = None,
     zone: tzinfo = points.DEFAULT_ZONE,
+    vouched: bool = False,
 ) -> WishView:
     """Create a wish (status ``submitted``) and ask the approvers.
 
@@ -487,7 +488,9 @@ async def create_wish(
       household's building or grid), ``household_id``, ``contact_name``/``contact_phone``/
       ``address`` from the household file, and ``source="visit", source_id=<visit id>``.
       Requires a grid worker, grid leader or coordinator role over ``unit_id``; the wish has no
-      wisher member, so its creator confirms the fulfilment.
+      wisher member, so its creator confirms the fulfilment. ``vouched=True``: the calling
+      service has already checked that the actor may speak for the household (a visitor's own
+      visit, ``services.visits.needs_to_wish``), so no staff role is required.
 
     With ``source``/``source_id`` the call is idempotent: a second call returns the wish the
     first one created (a unique constraint, also under races)."""
@@ -518,7 +521,8 @@ async def create_wish(
         if unit_id is None:
             raise InvalidInput(N_("wishes.no_unit"))
         unit = await unit_by_id(session, unit_id)
-        actor.require(STAFF_CREATORS, unit, "create wish for a household")
+        if not vouched:
+            actor.require(STAFF_CREATORS, unit, "create wish for a household")
         wisher_id = None
         name = _clean(
             contact_name or "", CONTACT_NAME_MAX, N_("wishes.name_too_long"), required=False
@@ -582,6 +586,33 @@ async def create_wish(
         photo=photo_file_id,
     )
     return view
+
+
+async def set_category(
+    session: AsyncSession,
+    actor: Actor,
+    wish_id: int,
+    category: WishCategory | str,
+    now: datetime,
+) -> WishView:
+    """Change the category of a wish that is not yet approved: its creator (e.g. the visitor
+    who posted it for a household) or an approver over it."""
+    try:
+        kind = WishCategory(category)
+    except ValueError:
+        raise InvalidInput(N_("wishes.category_invalid")) from None
+    wish = await load(session, wish_id)
+    own = actor.member_id is not None and actor.member_id in (wish.created_by, wish.wisher_id)
+    if not own:
+        actor.require(APPROVERS, wish.unit, "change wish category")
+    if wish.status != WishStatus.submitted:
+        raise _refuse_state(wish)
+    if wish.category != kind:
+        row = await _wish_row(session, wish_id)
+        row.category = kind
+        row.updated_at = now
+        await session.flush()
+    return await load(session, wish_id)
 
 
 def resident_unit(actor: Actor, unit_id: int | None = None) -> UnitRef:

@@ -1,7 +1,7 @@
 """broadcasts
 
 Revision ID: 0050
-Revises: 0040
+Revises: 0045
 Create Date: 2026-11-23 08:58:35.683477
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 
 
 revision: str = '0050'
-down_revision: str | None = '0040'
+down_revision: str | None = '0045'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

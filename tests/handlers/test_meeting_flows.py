@@ -245,7 +245,7 @@ async def test_check_in_by_code_and_by_location(town: Harness) -> None:
     assert "有效时间：12月8日 周二 18:30 至 21:00" in shown.text
 
     done = await h.send(RESIDENT, f"/checkin {code}")
-    assert done[-1].text == "✅ 签到成功：「新德第一网格月月谈」，18:50。"
+    assert done[-1].text == "✅ 签到成功：「新德第一网格月月谈」，18:50。\n🏅 参会积分 +3。"
     again = await h.send(RESIDENT, f"/checkin {code}")
     assert again[-1].text == "您已于 18:50 在「新德第一网格月月谈」签到过了，不会重复计算。"
 
@@ -258,7 +258,9 @@ async def test_check_in_by_code_and_by_location(town: Harness) -> None:
     near = await h.send_kind(
         VOLUNTEER, location={"latitude": VENUE[0] + 0.0005, "longitude": VENUE[1]}
     )
-    assert near[-1].text == "✅ 签到成功：「新德第一网格月月谈」，18:50。"
+    assert near[-1].text == (
+        "✅ 签到成功：「新德第一网格月月谈」，18:50。\n🏅 参会积分 +3 · 服务时长 1.5 小时。"
+    )
     assert near[-1].remove_keyboard
 
     late = FIRST + hours(3)
