@@ -80,6 +80,12 @@ def backoff(attempts: int) -> float:
 class Gate:
     """Bot-wide pacing over a sliding one-second window, and a pause after a 429.
 
+    A send holds a place in the window from the moment it starts until one second after the
+    Bot API answered it. Telegram counts a message when it arrives, which is somewhere in
+    between, so the bot never has more than ``rate`` messages in any second as Telegram sees
+    it, whatever the network delays; a send that never gets an answer keeps its place.
+    Starts are also spaced ``1 / rate`` apart, so the queue goes out evenly, not in bursts.
+
     Queued messages wait for room in the window. Replies to someone who just wrote do not
     wait (they are bounded by incoming traffic and a person is waiting for them), but they
     take room in the window, so bulk sending slows down while many people are chatting.
@@ -87,8 +93,11 @@ class Gate:
 
     def __init__(self, rate: float) -> None:
         self.rate = rate
-        self._sent: deque[float] = deque()
+        self._done: deque[float] = deque()
+        self._in_flight = 0
+        self._next_start = 0.0
         self._paused_until = 0.0
+        self._waiting = asyncio.Lock()
 
     def pause(self, seconds: float) -> None:
         self._paused_until = max(self._paused_until, time.monotonic() + seconds)
@@ -98,21 +107,46 @@ class Gate:
         return max(0.0, self._paused_until - time.monotonic())
 
     def _trim(self, now: float) -> None:
-        while self._sent and self._sent[0] <= now - 1.0:
-            self._sent.popleft()
+        while self._done and self._done[0] <= now - 1.0:
+            self._done.popleft()
 
     async def acquire(self, *, wait_for_room: bool = True) -> None:
-        while True:
-            pause = self.paused_for
-            if pause > 0:
-                await asyncio.sleep(pause)
-                continue
-            now = time.monotonic()
-            self._trim(now)
-            if not wait_for_room or len(self._sent) < self.rate:
-                self._sent.append(now)
-                return
-            await asyncio.sleep(self._sent[0] + 1.0 - now)
+        """Take a place in the window; call :meth:`release` when the Bot API answered.
+        Waiters queue behind one lock (first come, first served), so a hundred queued sends
+        do not all wake up at every tick."""
+        if not wait_for_room:
+            if self.paused_for > 0:
+                await asyncio.sleep(self.paused_for)
+            self._take(time.monotonic())
+            return
+        async with self._waiting:
+            while True:
+                pause = self.paused_for
+                if pause > 0:
+                    await asyncio.sleep(pause)
+                    continue
+                now = time.monotonic()
+                self._trim(now)
+                if now < self._next_start:
+                    await asyncio.sleep(self._next_start - now)
+                    continue
+                if len(self._done) + self._in_flight < self.rate:
+                    self._take(now)
+                    return
+                # Full: wait until the oldest answered send leaves the window (or, when every
+                # place is still in flight, a moment for one to be answered).
+                await asyncio.sleep(self._done[0] + 1.0 - now if self._done else 0.005)
+
+    def _take(self, now: float) -> None:
+        self._in_flight += 1
+        interval = 1.0 / self.rate
+        # A waiter woken a little late does not push every later start back: the schedule
+        # keeps its beat (catching up at most one interval).
+        self._next_start = max(self._next_start, now - interval) + interval
+
+    def release(self) -> None:
+        self._in_flight -= 1
+        self._done.append(time.monotonic())
 
 
 class Courier:
@@ -188,7 +222,12 @@ class Courier:
                 await asyncio.sleep(wait)
         await self.gate.acquire(wait_for_room=spaced)
         self._last_sent[row.chat_id] = time.monotonic()
-        outcome = await self._attempt(row)
+        try:
+            outcome = await self._attempt(row)
+        finally:
+            self.gate.release()
+            # Per chat, too, the interval counts from the answer (when Telegram has seen it).
+            self._last_sent[row.chat_id] = time.monotonic()
         await self._record(row, outcome)
         return outcome
 
@@ -317,7 +356,8 @@ class Courier:
         """Send every queued reply now, in order per chat and without per-chat spacing.
 
         Used at start-up: replies a dead process committed but never sent go out before any
-        new update is answered, so each chat still reads in the order it was written."""
+        new update is answered, so each chat still reads in the order it was written. Only
+        replies: urgent broadcasts rank higher in the queue but must keep the pace."""
         total = 0
         while True:
             async with self.db.transaction() as session:
@@ -327,7 +367,7 @@ class Courier:
                     self.clock(),
                     limit=self.batch,
                     lease_seconds=self.lease_seconds,
-                    min_priority=Priority.reply,
+                    only_priority=Priority.reply,
                 )
             if not rows:
                 return total

@@ -40,7 +40,8 @@ CAPTION_MAX = 960
 """Telegram takes 1024 characters under a photo; the rest is room for the header."""
 LIST_LIMIT = 10
 REPORT_PRIORITY = Priority.urgent + 1
-"""Report edits go ahead of even an urgent broadcast's copies: one small edit per few seconds."""
+"""The report and its edits go ahead of even an urgent broadcast's copies (one small message,
+then one edit every few seconds): otherwise the sender would see it after the last copy."""
 REASONS_SHOWN = 2
 CHUNK = 1000
 
@@ -297,7 +298,7 @@ async def send(
             Text(render_report(translator(sender.locale), report, policy.zone)),
             now,
             member_id=sender.id,
-            priority=Priority.reply,
+            priority=REPORT_PRIORITY,
             source=report_source_of(broadcast_id),
             dedupe_key=f"bcr:{broadcast_id}",
         )
@@ -405,16 +406,17 @@ async def refresh_report(
     broadcast = await session.get(Broadcast, broadcast_id)
     if broadcast is None or broadcast.report_outbox_id is None or broadcast.sender_id is None:
         return False
-    report = await report_of(session, broadcast_id)
-    if report.state == broadcast.report_state:
-        if report.settled and broadcast.settled_at is None:
-            broadcast.settled_at = now
-        return False
     if (
         broadcast.report_edited_at is not None
         and now - broadcast.report_edited_at < policy.report_every
     ):
+        # Too soon (e.g. many acknowledgements at once): the report job catches up.
         broadcast.settled_at = None
+        return False
+    report = await report_of(session, broadcast_id)
+    if report.state == broadcast.report_state:
+        if report.settled and broadcast.settled_at is None:
+            broadcast.settled_at = now
         return False
     sender = await session.get(Member, broadcast.sender_id)
     if sender is None:

@@ -274,6 +274,7 @@ async def claim(
     lease_seconds: float = 30.0,
     ids: Sequence[int] | None = None,
     min_priority: int | None = None,
+    only_priority: int | None = None,
 ) -> list[OutboxRow]:
     """Lease due rows (pending and due, or leased by someone whose lease ran out).
 
@@ -293,6 +294,8 @@ async def claim(
         candidates = candidates.where(col(OutboxMessage.id).in_(list(ids)))
     if min_priority is not None:
         candidates = candidates.where(col(OutboxMessage.priority) >= min_priority)
+    if only_priority is not None:
+        candidates = candidates.where(col(OutboxMessage.priority) == only_priority)
     candidates = candidates.order_by(
         col(OutboxMessage.priority).desc(), col(OutboxMessage.id)
     ).limit(limit)

@@ -289,3 +289,25 @@ async def test_a_member_who_blocked_the_bot_receives_again_after_returning(
     await h.press(COORDINATOR, options.button("发送"), options)
     await deliver(h)
     assert h.last(VOLUNTEER).text.endswith("第二条"), "after writing again they receive again"
+
+
+async def test_a_photo_telegram_rejects_is_counted_failed_with_the_reason(town: Harness) -> None:
+    from jobs.transport import BadRequest
+
+    h = town
+    await h.send(COORDINATOR, "/broadcast")
+    photo = [{"file_id": "AgAD-photo", "file_unique_id": "u1", "width": 90, "height": 90}]
+    picker = (await h.send_kind(COORDINATOR, photo=photo, caption="活动照片"))[-1]
+    await h.press(COORDINATOR, picker.button("(G1)"), picker)
+    options = (await h.press(COORDINATOR, picker.button("下一步"), picker))[-1]
+    rejected = BadRequest("Bad Request: wrong file identifier/HTTP URL specified")
+    h.transport.fail_next("send_photo", *([rejected] * 4))
+    await h.press(COORDINATOR, options.button("发送"), options)
+    await deliver(h)
+    h.clock.advance(seconds=10)
+    await refresh_broadcast_reports(h.app.db, BroadcastPolicy.of(h.app.settings), h.clock())
+    await deliver(h)
+    report = h.last(COORDINATOR)
+    assert "已发送 0 · 失败 4" in report.text
+    assert "⚠️ 4 条失败：Bad Request: wrong file identifier" in report.text
+    assert "发送完毕" in report.text

@@ -10,7 +10,7 @@ from bot.db import Database
 from jobs.sender import Courier
 from jobs.transport import BadRequest, Blocked, NetworkError, RetryAfter
 from models.members import Member
-from models.outbox import OutboxMessage, OutboxStatus
+from models.outbox import OutboxMessage, OutboxStatus, Priority
 from services import members, outbox
 from services.messages import Button, Edit, Text
 from tests.fakes import FakeTransport
@@ -206,3 +206,17 @@ async def test_claims_by_two_senders_never_overlap(
     assert len(first) == 25
     assert len(second) == 15
     assert not {r.id for r in first} & {r.id for r in second}
+
+
+async def test_start_up_sends_left_over_replies_but_leaves_urgent_broadcasts_to_the_pacing(
+    db: Database, courier: Courier, transport: FakeTransport, clock: Clock
+) -> None:
+    """At start-up replies go out at once; an urgent broadcast ranks above replies in the
+    queue but must still be drained at the flood limit, not all at once."""
+    member_id = await add_member(db, 9700)
+    await notify(db, member_id, "reply", clock, priority=Priority.reply)
+    await notify(db, member_id, "urgent call", clock, priority=Priority.urgent)
+    assert await courier.drain_replies() == 1
+    assert [m.text for m in transport.chats[9700]] == ["reply"]
+    await drain(courier, clock)
+    assert [m.text for m in transport.chats[9700]] == ["reply", "urgent call"]

@@ -113,6 +113,7 @@ async def test_each_recipient_gets_one_copy_in_their_language(people: People) ->
     assert (first.queued, first.sent, first.blocked, first.acknowledged) == (3, 0, 1, 0)
     [report_row] = await rows(people.db, f"bcr:{sent.broadcast_id}")
     assert report_row.member_id == people["coordinator"]
+    assert report_row.priority > Priority.urgent, "the sender sees it before the copies go out"
     assert "Broadcast #" not in report_row.payload["text"]
     assert "群发" in report_row.payload["text"]
 
