@@ -1,0 +1,1177 @@
+"""Statistics for every level (统计一套表): one report definition for a unit and a period.
+
+Every figure is defined once, in :data:`METRICS` (key, Chinese and English label, section,
+unit, how it rolls up) and documented in ``docs/metrics.md``. The report is computed with
+set-based SQL grouped by the unit's children (a street's communities, a community's grids):
+
+* counts are summed from the children (the unit's own row holds what is attached to the unit
+  itself, e.g. an issue placed only on the community), so the total equals the sum of the rows;
+* shares are recomputed from the summed numerators and denominators, never averaged;
+* medians and distinct-member counts are recomputed over the underlying rows of the whole unit.
+
+Issues and wishes are counted by cohort: those that came in during the period, with what has
+happened to them by the time of the report. Coverage is a snapshot at the end of the period.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (
+    Select,
+    and_,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+from sqlmodel import col
+
+from bot.i18n import N_
+from bot.settings import Settings as AppSettings
+from models.households import Household, HouseholdTag, HouseholdTagLink
+from models.issues import OPEN_STATUSES, EventKind, Issue, IssueEvent, IssueStatus
+from models.meetings import Meeting, MeetingAttendance, MeetingSeries, MeetingStatus
+from models.members import Role, RoleGrant
+from models.org import Unit, UnitKind
+from models.points import EntryKind, HoursEntry, LedgerEntry
+from models.visits import Visit, VisitOutcome
+from models.wishes import Wish, WishEvent, WishStatus
+from services.access import Actor, UnitRef
+from services.errors import InvalidInput, NotFound
+from services.sql import dialect
+
+STATS_ROLES: frozenset[Role] = frozenset({Role.grid_leader, Role.coordinator, Role.admin})
+"""Grid leaders and above see statistics, each for the units under their grants."""
+
+TREND_PERIODS = 12
+
+# ---------------------------------------------------------------------------------------------
+# Periods
+
+
+class PeriodKind(StrEnum):
+    week = "week"
+    month = "month"
+    quarter = "quarter"
+    year = "year"
+    custom = "custom"
+
+
+MAX_CUSTOM_DAYS = 366 * 3
+
+
+@dataclass(frozen=True)
+class Period:
+    """Local calendar days ``[first, end)`` of a week, month, quarter, year or custom range."""
+
+    kind: PeriodKind
+    first: date
+    end: date
+
+    @property
+    def key(self) -> str:
+        if self.kind == PeriodKind.week:
+            year, week, _ = self.first.isocalendar()
+            return f"{year}-W{week:02d}"
+        if self.kind == PeriodKind.month:
+            return f"{self.first.year}-{self.first.month:02d}"
+        if self.kind == PeriodKind.quarter:
+            return f"{self.first.year}-Q{(self.first.month - 1) // 3 + 1}"
+        if self.kind == PeriodKind.year:
+            return str(self.first.year)
+        return f"{self.first.isoformat()}..{(self.end - timedelta(days=1)).isoformat()}"
+
+    @property
+    def last(self) -> date:
+        return self.end - timedelta(days=1)
+
+    def bounds(self, zone: ZoneInfo) -> tuple[datetime, datetime]:
+        """The period as aware UTC moments ``[start, end)``."""
+        return _local_midnight(self.first, zone), _local_midnight(self.end, zone)
+
+    def previous(self) -> Period:
+        if self.kind == PeriodKind.week:
+            return Period(self.kind, self.first - timedelta(days=7), self.first)
+        if self.kind == PeriodKind.custom:
+            span = self.end - self.first
+            return Period(self.kind, self.first - span, self.first)
+        months = {PeriodKind.month: 1, PeriodKind.quarter: 3, PeriodKind.year: 12}[self.kind]
+        return Period(self.kind, _add_months(self.first, -months), self.first)
+
+    def next(self) -> Period:
+        if self.kind == PeriodKind.week:
+            return Period(self.kind, self.end, self.end + timedelta(days=7))
+        if self.kind == PeriodKind.custom:
+            return Period(self.kind, self.end, self.end + (self.end - self.first))
+        months = {PeriodKind.month: 1, PeriodKind.quarter: 3, PeriodKind.year: 12}[self.kind]
+        return Period(self.kind, self.end, _add_months(self.end, months))
+
+    def trend(self, count: int = TREND_PERIODS) -> list[Period]:
+        """This period and the ``count - 1`` before it, oldest first."""
+        periods = [self]
+        while len(periods) < count:
+            periods.append(periods[-1].previous())
+        return periods[::-1]
+
+
+def _local_midnight(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(), tzinfo=zone).astimezone(UTC)
+
+
+def _add_months(day: date, months: int) -> date:
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def current_period(kind: PeriodKind, today: date) -> Period:
+    """The week, month, quarter or year containing ``today``."""
+    if kind == PeriodKind.week:
+        first = today - timedelta(days=today.isoweekday() - 1)
+        return Period(kind, first, first + timedelta(days=7))
+    if kind == PeriodKind.month:
+        first = today.replace(day=1)
+        return Period(kind, first, _add_months(first, 1))
+    if kind == PeriodKind.quarter:
+        first = date(today.year, (today.month - 1) // 3 * 3 + 1, 1)
+        return Period(kind, first, _add_months(first, 3))
+    if kind == PeriodKind.year:
+        return Period(kind, date(today.year, 1, 1), date(today.year + 1, 1, 1))
+    raise InvalidInput(N_("stats.bad_period"))
+
+
+_WEEK = re.compile(r"^(\d{4})-W(\d{1,2})$", re.IGNORECASE)
+_MONTH = re.compile(r"^(\d{4})-(\d{1,2})$")
+_QUARTER = re.compile(r"^(\d{4})-Q([1-4])$", re.IGNORECASE)
+_YEAR = re.compile(r"^(\d{4})$")
+_RANGE = re.compile(r"^(\d{4}-\d{2}-\d{2})\s*(?:\.\.|~|to)\s*(\d{4}-\d{2}-\d{2})$")
+
+
+def parse_period(text: str) -> Period:
+    """``2026-W47``, ``2026-11``, ``2026-Q4``, ``2026`` or ``2026-11-01..2026-11-15``
+    (both days included). Anything else is refused with the accepted forms."""
+    value = text.strip()
+    try:
+        if match := _WEEK.match(value):
+            first = date.fromisocalendar(int(match[1]), int(match[2]), 1)
+            return Period(PeriodKind.week, first, first + timedelta(days=7))
+        if match := _MONTH.match(value):
+            first = date(int(match[1]), int(match[2]), 1)
+            return Period(PeriodKind.month, first, _add_months(first, 1))
+        if match := _QUARTER.match(value):
+            first = date(int(match[1]), (int(match[2]) - 1) * 3 + 1, 1)
+            return Period(PeriodKind.quarter, first, _add_months(first, 3))
+        if match := _YEAR.match(value):
+            year = int(match[1])
+            return Period(PeriodKind.year, date(year, 1, 1), date(year + 1, 1, 1))
+        if match := _RANGE.match(value):
+            first, last = date.fromisoformat(match[1]), date.fromisoformat(match[2])
+            if last < first or (last - first).days >= MAX_CUSTOM_DAYS:
+                raise ValueError("range")
+            return Period(PeriodKind.custom, first, last + timedelta(days=1))
+    except ValueError:
+        pass
+    raise InvalidInput(N_("stats.bad_period"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Metric definitions: each figure once
+
+
+class Section(StrEnum):
+    issues = "issues"
+    wishes = "wishes"
+    visits = "visits"
+    meetings = "meetings"
+    members = "members"
+    points = "points"
+
+
+SECTION_LABELS: dict[Section, tuple[str, str]] = {
+    Section.issues: ("民情问题", "Issues"),
+    Section.wishes: ("微心愿", "Micro-wishes"),
+    Section.visits: ("走访覆盖", "Visits"),
+    Section.meetings: ("会议", "Meetings"),
+    Section.members: ("志愿者", "Volunteers"),
+    Section.points: ("积分", "Points"),
+}
+
+
+class MetricUnit(StrEnum):
+    number = "number"
+    share = "share"
+    hours = "hours"
+    days = "days"
+    points = "points"
+
+
+class Rollup(StrEnum):
+    sum = "sum"
+    """The unit's figure is the sum of its children's."""
+    ratio = "ratio"
+    """Recomputed from the summed numerator and denominator."""
+    recount = "recount"
+    """Recomputed over the whole unit's rows (medians, distinct members)."""
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    zh: str
+    en: str
+    section: Section
+    unit: MetricUnit
+    rollup: Rollup
+    ratio: tuple[str, str] | None = None
+    """For shares: (numerator key, denominator key)."""
+
+    def label(self, locale: str) -> str:
+        return self.en if locale == "en" else self.zh
+
+
+def _count(
+    key: str, zh: str, en: str, section: Section, unit: MetricUnit = MetricUnit.number
+) -> Metric:
+    return Metric(key, zh, en, section, unit, Rollup.sum)
+
+
+def _share(key: str, zh: str, en: str, section: Section, num: str, den: str) -> Metric:
+    return Metric(key, zh, en, section, MetricUnit.share, Rollup.ratio, (num, den))
+
+
+def _recount(key: str, zh: str, en: str, section: Section, unit: MetricUnit) -> Metric:
+    return Metric(key, zh, en, section, unit, Rollup.recount)
+
+
+S = Section
+METRICS: tuple[Metric, ...] = (
+    _count("issues_reported", "上报数", "Reported", S.issues),
+    _count("issues_dismissed", "驳回/重复", "Rejected or duplicate", S.issues),
+    _count("issues_accepted_on_time", "按时受理", "Accepted on time", S.issues),
+    _share(
+        "issues_accepted_on_time_share",
+        "按时受理率",
+        "Accepted on time (share)",
+        S.issues,
+        "issues_accepted_on_time",
+        "issues_reported",
+    ),
+    _count("issues_resolved", "已办结", "Resolved", S.issues),
+    _count("issues_resolved_on_time", "按期办结", "Resolved on time", S.issues),
+    _share(
+        "issues_resolved_on_time_share",
+        "按期办结率",
+        "Resolved on time (share)",
+        S.issues,
+        "issues_resolved_on_time",
+        "issues_to_handle",
+    ),
+    _count("issues_to_handle", "应办理", "To handle", S.issues),
+    _count("issues_reopened", "重新办理", "Reopened", S.issues),
+    _count("issues_overdue_now", "当前超期", "Overdue now", S.issues),
+    _recount(
+        "issues_median_hours_to_accept",
+        "受理用时中位数(时)",
+        "Median hours to accept",
+        S.issues,
+        MetricUnit.hours,
+    ),
+    _recount(
+        "issues_median_hours_to_resolve",
+        "办结用时中位数(时)",
+        "Median hours to resolve",
+        S.issues,
+        MetricUnit.hours,
+    ),
+    _count("issues_rated_satisfied", "满意", "Satisfied", S.issues),
+    _count("issues_rated_basic", "基本满意", "Basically satisfied", S.issues),
+    _count("issues_rated_unsatisfied", "不满意", "Unsatisfied", S.issues),
+    _count("issues_rated_none", "未评价", "No answer", S.issues),
+    _count("issues_rating_asked", "邀评次数", "Ratings asked", S.issues),
+    _share(
+        "issues_satisfied_share",
+        "满意率",
+        "Satisfied (share)",
+        S.issues,
+        "issues_rated_satisfied",
+        "issues_rating_asked",
+    ),
+    _share(
+        "issues_basic_share",
+        "基本满意率",
+        "Basically satisfied (share)",
+        S.issues,
+        "issues_rated_basic",
+        "issues_rating_asked",
+    ),
+    _share(
+        "issues_unsatisfied_share",
+        "不满意率",
+        "Unsatisfied (share)",
+        S.issues,
+        "issues_rated_unsatisfied",
+        "issues_rating_asked",
+    ),
+    _share(
+        "issues_no_answer_share",
+        "未评价率",
+        "No answer (share)",
+        S.issues,
+        "issues_rated_none",
+        "issues_rating_asked",
+    ),
+    _count("wishes_submitted", "提交", "Submitted", S.wishes),
+    _count("wishes_approved", "已发布", "Approved", S.wishes),
+    _count("wishes_claimed", "已认领", "Claimed", S.wishes),
+    _count("wishes_fulfilled", "已完成", "Fulfilled", S.wishes),
+    _count("wishes_confirmed", "已确认", "Confirmed", S.wishes),
+    _recount(
+        "wishes_median_days_to_fulfil",
+        "完成用时中位数(天)",
+        "Median days to fulfil",
+        S.wishes,
+        MetricUnit.days,
+    ),
+    _count("households", "在册户数", "Households", S.visits),
+    _count("households_covered", "按期走访户数", "Visited within cadence", S.visits),
+    _share(
+        "households_covered_share",
+        "走访覆盖率",
+        "Coverage (share)",
+        S.visits,
+        "households_covered",
+        "households",
+    ),
+    _count("households_overdue", "逾期未访户数", "Overdue", S.visits),
+    _count("visits_logged", "走访次数", "Visits logged", S.visits),
+    _count("meetings_held", "召开会议", "Meetings held", S.meetings),
+    _count("meetings_invited", "应到人次", "Invited", S.meetings),
+    _count("meetings_attended", "实到人次", "Checked in", S.meetings),
+    _share(
+        "meetings_attendance_share",
+        "出席率",
+        "Attendance (share)",
+        S.meetings,
+        "meetings_attended",
+        "meetings_invited",
+    ),
+    _recount("volunteers", "志愿者人数", "Volunteers", S.members, MetricUnit.number),
+    _recount("volunteers_active", "活跃人数", "Active", S.members, MetricUnit.number),
+    _recount("service_hours", "服务时长(时)", "Service hours", S.members, MetricUnit.hours),
+    _recount(
+        "volunteers_at_target", "达到年度目标人数", "At yearly target", S.members, MetricUnit.number
+    ),
+    _share(
+        "volunteers_at_target_share",
+        "年度目标达标率",
+        "At yearly target (share)",
+        S.members,
+        "volunteers_at_target",
+        "volunteers",
+    ),
+    _count("points_awarded", "发放积分", "Points awarded", S.points, MetricUnit.points),
+    _count("points_redeemed", "兑换积分", "Points redeemed", S.points, MetricUnit.points),
+)
+del S
+
+METRIC_BY_KEY: dict[str, Metric] = {m.key: m for m in METRICS}
+
+ACTIVITY_KEYS = (
+    "issues_reported",
+    "wishes_submitted",
+    "visits_logged",
+    "meetings_held",
+    "service_hours",
+    "points_awarded",
+    "points_redeemed",
+)
+"""What makes a period "not empty" (coverage and overdue issues are snapshots, not activity)."""
+
+
+def metrics_of(section: Section) -> list[Metric]:
+    return [m for m in METRICS if m.section == section]
+
+
+Values = dict[str, float | int | None]
+
+
+def _finish(values: Mapping[str, float | int | None]) -> Values:
+    """Fill in the shares from their numerators and denominators (None when nothing to divide)."""
+    done: Values = {m.key: values.get(m.key) for m in METRICS if m.rollup != Rollup.ratio}
+    for metric in METRICS:
+        if metric.ratio is None:
+            continue
+        num, den = (done.get(k) or 0 for k in metric.ratio)
+        done[metric.key] = (num / den) if den else None
+    return done
+
+
+# ---------------------------------------------------------------------------------------------
+# The report
+
+
+@dataclass(frozen=True)
+class Row:
+    unit: UnitRef
+    values: Values
+    overdue_by_tag: dict[str, int] = field(default_factory=dict)
+    own: bool = False
+    """The unit's own row: what is attached to the unit itself, not to a child."""
+
+
+@dataclass(frozen=True)
+class Tag:
+    code: str
+    name: str
+    name_en: str | None
+
+    def label(self, locale: str) -> str:
+        return self.name_en if locale == "en" and self.name_en else self.name
+
+
+@dataclass(frozen=True)
+class Report:
+    unit: UnitRef
+    parent: UnitRef | None
+    period: Period
+    rows: tuple[Row, ...]
+    """Children side by side (and the unit's own row when something is attached to it)."""
+    total: Values
+    overdue_by_tag: dict[str, int]
+    tags: tuple[Tag, ...]
+    generated_at: datetime
+
+    @property
+    def empty(self) -> bool:
+        return not any(self.total.get(k) for k in ACTIVITY_KEYS)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every section query needs: the unit, its children map and the period bounds."""
+
+    unit: UnitRef
+    start: datetime
+    end: datetime
+    now: datetime
+    breakdown: bool
+    dialect: str
+    target_hours: int
+    year_start: datetime
+    community_id: int | None
+    """For a grid: the community it lies in."""
+
+    @property
+    def snapshot(self) -> datetime:
+        """The moment snapshots are taken: the end of the period, or now if that is earlier."""
+        return min(self.end, self.now)
+
+
+def _unit_map(ctx: Context) -> Any:
+    """Every unit of the subtree with the child it belongs to (the unit itself for itself)."""
+    u = aliased(Unit)
+    c = aliased(Unit)
+    on = and_(col(c.parent_id) == ctx.unit.id, col(u.path).like(col(c.path) + "%"))
+    if not ctx.breakdown:
+        on = and_(on, literal(False))
+    return (
+        select(
+            col(u.id).label("unit_id"),
+            func.coalesce(col(c.id), ctx.unit.id).label("child_id"),
+        )
+        .select_from(u)
+        .outerjoin(c, on)
+        .where(col(u.path).like(ctx.unit.path + "%"))
+        .subquery("unit_map")
+    )
+
+
+def _communities(ctx: Context) -> Any:
+    """The communities whose rows may belong to the unit: those of its subtree, or the one a
+    grid lies in (issues, wishes and points carry their community; an index leads with it)."""
+    if ctx.unit.kind.level > UnitKind.community.level:
+        return [ctx.community_id]
+    return _subtree_ids(ctx, UnitKind.community)
+
+
+def _subtree_ids(ctx: Context, kind: UnitKind | None = None) -> Any:
+    query = select(col(Unit.id)).where(col(Unit.path).like(ctx.unit.path + "%"))
+    if kind is not None:
+        query = query.where(col(Unit.kind) == kind.value)
+    return query.scalar_subquery()
+
+
+def _hours(ctx: Context, later: Any, earlier: Any) -> Any:
+    """Hours from ``earlier`` to ``later``, as a float, on either database."""
+    if ctx.dialect == "postgresql":
+        return func.extract("epoch", later - earlier) / 3600.0
+    return (func.julianday(later) - func.julianday(earlier)) * 24.0
+
+
+def _sum(condition: Any, value: Any = 1) -> Any:
+    return func.coalesce(func.sum(case((condition, value), else_=0)), 0)
+
+
+def _ids(values: Iterable[StrEnum]) -> list[str]:
+    return [v.value for v in values]
+
+
+RESPONSE_KINDS = (
+    EventKind.accepted,
+    EventKind.assigned,
+    EventKind.rejected,
+    EventKind.duplicate,
+    EventKind.reported_in,
+)
+"""The first of these events ends the wait for a response."""
+BREACH_KINDS = (EventKind.escalated, EventKind.overdue)
+RESOLVED_STATUSES = (IssueStatus.resolved, IssueStatus.closed)
+DISMISSED_STATUSES = (IssueStatus.rejected, IssueStatus.duplicate)
+
+
+def _issue_facts(ctx: Context, unit_map: Any) -> Any:
+    """One row per issue reported in the period: its child unit and what happened to it."""
+    e = IssueEvent
+    kind, note = col(e.kind), col(e.note)
+    events = (
+        select(
+            col(e.issue_id).label("issue_id"),
+            func.min(case((kind.in_(_ids(RESPONSE_KINDS)), col(e.at)))).label("responded_at"),
+            func.max(
+                case((and_(kind.in_(_ids(BREACH_KINDS)), note == "response"), 1), else_=0)
+            ).label("response_breach"),
+            func.max(
+                case((and_(kind.in_(_ids(BREACH_KINDS)), note == "handling"), 1), else_=0)
+            ).label("handling_breach"),
+            _sum(kind == EventKind.reopened.value).label("reopens"),
+            _sum(and_(kind == EventKind.rated.value, note == "satisfied")).label("satisfied"),
+            _sum(and_(kind == EventKind.rated.value, note == "basic")).label("basic"),
+            _sum(and_(kind == EventKind.rated.value, note == "unsatisfied")).label("unsatisfied"),
+            _sum(and_(kind == EventKind.closed.value, note == "no_answer")).label("no_answer"),
+        )
+        .join(Issue, col(Issue.id) == col(e.issue_id))
+        .where(col(Issue.community_id).in_(_communities(ctx)))
+        .where(col(Issue.created_at) >= ctx.start, col(Issue.created_at) < ctx.end)
+        .group_by(col(e.issue_id))
+        .subquery("issue_events_agg")
+    )
+    place = func.coalesce(col(Issue.building_id), col(Issue.grid_id), col(Issue.community_id))
+    return (
+        select(
+            unit_map.c.child_id,
+            col(Issue.id).label("issue_id"),
+            col(Issue.status).label("status"),
+            col(Issue.created_at).label("created_at"),
+            col(Issue.resolved_at).label("resolved_at"),
+            events.c.responded_at,
+            func.coalesce(events.c.response_breach, 0).label("response_breach"),
+            func.coalesce(events.c.handling_breach, 0).label("handling_breach"),
+            func.coalesce(events.c.reopens, 0).label("reopens"),
+            func.coalesce(events.c.satisfied, 0).label("satisfied"),
+            func.coalesce(events.c.basic, 0).label("basic"),
+            func.coalesce(events.c.unsatisfied, 0).label("unsatisfied"),
+            func.coalesce(events.c.no_answer, 0).label("no_answer"),
+        )
+        .select_from(Issue)
+        .join(unit_map, unit_map.c.unit_id == place)
+        .outerjoin(events, events.c.issue_id == col(Issue.id))
+        .where(col(Issue.community_id).in_(_communities(ctx)))
+        .where(col(Issue.created_at) >= ctx.start, col(Issue.created_at) < ctx.end)
+        .cte("issue_facts")
+    )
+
+
+async def _issues(session: AsyncSession, ctx: Context, unit_map: Any) -> dict[int, Values]:
+    facts = _issue_facts(ctx, unit_map)
+    f = facts.c
+    resolved = f.status.in_(_ids(RESOLVED_STATUSES))
+    dismissed = f.status.in_(_ids(DISMISSED_STATUSES))
+    rows = await session.execute(
+        select(
+            f.child_id,
+            func.count().label("issues_reported"),
+            _sum(dismissed).label("issues_dismissed"),
+            _sum(and_(f.responded_at.is_not(None), f.response_breach == 0)).label(
+                "issues_accepted_on_time"
+            ),
+            _sum(resolved).label("issues_resolved"),
+            _sum(and_(resolved, f.handling_breach == 0)).label("issues_resolved_on_time"),
+            _sum(~dismissed).label("issues_to_handle"),
+            _sum(f.reopens > 0).label("issues_reopened"),
+            func.sum(f.satisfied).label("issues_rated_satisfied"),
+            func.sum(f.basic).label("issues_rated_basic"),
+            func.sum(f.unsatisfied).label("issues_rated_unsatisfied"),
+            func.sum(f.no_answer).label("issues_rated_none"),
+        ).group_by(f.child_id)
+    )
+    out: dict[int, Values] = {}
+    for row in rows.mappings():
+        values: Values = {k: int(v or 0) for k, v in row.items() if k != "child_id"}
+        values["issues_rating_asked"] = sum(
+            int(values[k] or 0)
+            for k in (
+                "issues_rated_satisfied",
+                "issues_rated_basic",
+                "issues_rated_unsatisfied",
+                "issues_rated_none",
+            )
+        )
+        out[int(row["child_id"])] = values
+    medians = await _medians(
+        session,
+        [
+            (
+                "issues_median_hours_to_accept",
+                select(f.child_id, _hours(ctx, f.responded_at, f.created_at).label("value")).where(
+                    f.responded_at.is_not(None)
+                ),
+            ),
+            (
+                "issues_median_hours_to_resolve",
+                select(f.child_id, _hours(ctx, f.resolved_at, f.created_at).label("value")).where(
+                    f.resolved_at.is_not(None), resolved
+                ),
+            ),
+        ],
+    )
+    _merge(out, medians)
+    return out
+
+
+async def _overdue_now(session: AsyncSession, ctx: Context, unit_map: Any) -> dict[int, Values]:
+    place = func.coalesce(col(Issue.building_id), col(Issue.grid_id), col(Issue.community_id))
+    rows = await session.execute(
+        select(unit_map.c.child_id, func.count())
+        .select_from(Issue)
+        .join(unit_map, unit_map.c.unit_id == place)
+        .where(col(Issue.community_id).in_(_communities(ctx)))
+        .where(col(Issue.status).in_(_ids(OPEN_STATUSES)), col(Issue.due_at) < ctx.now)
+        .group_by(unit_map.c.child_id)
+    )
+    return {int(child): {"issues_overdue_now": int(n)} for child, n in rows.all()}
+
+
+TOTAL = -1
+"""The key under which medians and recounts of the whole unit are returned."""
+
+
+async def _medians(
+    session: AsyncSession, parts: Sequence[tuple[str, Select[Any]]]
+) -> dict[int, Values]:
+    """Medians per child and for the whole unit, in one statement: each part's rows are taken
+    once per child and once under TOTAL, ranked with window functions, and the middle one
+    (or the mean of the middle two) kept."""
+    selects = []
+    for metric, query in parts:
+        sub = query.subquery()
+        selects.append(
+            select(literal(metric).label("metric"), sub.c.child_id.label("k"), sub.c.value)
+        )
+        selects.append(
+            select(literal(metric).label("metric"), literal(TOTAL).label("k"), sub.c.value)
+        )
+    rows_all = union_all(*selects).subquery("median_rows")
+    ranked = select(
+        rows_all.c.metric,
+        rows_all.c.k,
+        rows_all.c.value,
+        func.row_number()
+        .over(partition_by=(rows_all.c.metric, rows_all.c.k), order_by=rows_all.c.value)
+        .label("rn"),
+        func.count().over(partition_by=(rows_all.c.metric, rows_all.c.k)).label("n"),
+    ).subquery("ranked")
+    result = await session.execute(
+        select(ranked.c.metric, ranked.c.k, func.avg(ranked.c.value))
+        .where(
+            or_(
+                ranked.c.rn == (ranked.c.n + 1) // 2,
+                ranked.c.rn == (ranked.c.n + 2) // 2,
+            )
+        )
+        .group_by(ranked.c.metric, ranked.c.k)
+    )
+    out: dict[int, Values] = {}
+    for metric, k, value in result.all():
+        out.setdefault(int(k), {})[str(metric)] = round(float(value), 2)
+    return out
+
+
+def _merge(into: dict[int, Values], more: Mapping[int, Values]) -> None:
+    for key, values in more.items():
+        into.setdefault(key, {}).update(values)
+
+
+async def _wishes(session: AsyncSession, ctx: Context, unit_map: Any) -> dict[int, Values]:
+    e = WishEvent
+    action = col(e.action)
+    cohort = and_(
+        col(Wish.community_id).in_(_communities(ctx)),
+        col(Wish.created_at) >= ctx.start,
+        col(Wish.created_at) < ctx.end,
+    )
+    reached = (
+        select(
+            col(e.wish_id).label("wish_id"),
+            func.max(case((action == "approve", 1), else_=0)).label("approved"),
+            func.max(case((action.in_(("claim", "dispatch")), 1), else_=0)).label("claimed"),
+            func.max(case((action == "fulfil", 1), else_=0)).label("fulfilled"),
+            func.min(case((action == "fulfil", col(e.at)))).label("first_fulfilled_at"),
+        )
+        .join(Wish, col(Wish.id) == col(e.wish_id))
+        .where(cohort)
+        .group_by(col(e.wish_id))
+        .subquery("wish_events_agg")
+    )
+    facts = (
+        select(
+            unit_map.c.child_id,
+            col(Wish.status).label("status"),
+            col(Wish.created_at).label("created_at"),
+            func.coalesce(reached.c.approved, 0).label("approved"),
+            func.coalesce(reached.c.claimed, 0).label("claimed"),
+            func.coalesce(reached.c.fulfilled, 0).label("fulfilled"),
+            reached.c.first_fulfilled_at,
+        )
+        .select_from(Wish)
+        .join(unit_map, unit_map.c.unit_id == col(Wish.unit_id))
+        .outerjoin(reached, reached.c.wish_id == col(Wish.id))
+        .where(cohort)
+        .cte("wish_facts")
+    )
+    f = facts.c
+    rows = await session.execute(
+        select(
+            f.child_id,
+            func.count().label("wishes_submitted"),
+            _sum(f.approved == 1).label("wishes_approved"),
+            _sum(f.claimed == 1).label("wishes_claimed"),
+            _sum(f.fulfilled == 1).label("wishes_fulfilled"),
+            _sum(f.status == WishStatus.confirmed.value).label("wishes_confirmed"),
+        ).group_by(f.child_id)
+    )
+    out: dict[int, Values] = {
+        int(row["child_id"]): {k: int(v or 0) for k, v in row.items() if k != "child_id"}
+        for row in rows.mappings()
+    }
+    medians = await _medians(
+        session,
+        [
+            (
+                "wishes_median_days_to_fulfil",
+                select(
+                    f.child_id,
+                    (_hours(ctx, f.first_fulfilled_at, f.created_at) / 24.0).label("value"),
+                ).where(f.first_fulfilled_at.is_not(None)),
+            )
+        ],
+    )
+    _merge(out, medians)
+    return out
+
+
+COUNTING_OUTCOMES = [o.value for o in VisitOutcome if o.counts]
+
+
+async def _visits(
+    session: AsyncSession, ctx: Context, unit_map: Any
+) -> tuple[dict[int, Values], dict[int, dict[str, int]]]:
+    at = ctx.snapshot
+    last = (
+        select(
+            col(Visit.household_id).label("household_id"),
+            func.max(col(Visit.visited_at)).label("last_at"),
+        )
+        .join(Household, col(Household.id) == col(Visit.household_id))
+        .where(col(Household.grid_id).in_(_subtree_ids(ctx, UnitKind.grid)))
+        .where(col(Visit.outcome).in_(COUNTING_OUTCOMES), col(Visit.visited_at) < at)
+        .group_by(col(Visit.household_id))
+        .subquery("last_visits")
+    )
+    window = col(Household.interval_days) * 24.0
+    covered = and_(last.c.last_at.is_not(None), _hours(ctx, literal(at), last.c.last_at) <= window)
+    overdue = and_(~covered, _hours(ctx, literal(at), col(Household.created_at)) > window)
+    facts = (
+        select(
+            unit_map.c.child_id,
+            col(Household.id).label("household_id"),
+            case((covered, 1), else_=0).label("covered"),
+            case((overdue, 1), else_=0).label("overdue"),
+        )
+        .select_from(Household)
+        .join(unit_map, unit_map.c.unit_id == col(Household.building_id))
+        .outerjoin(last, last.c.household_id == col(Household.id))
+        .where(col(Household.grid_id).in_(_subtree_ids(ctx, UnitKind.grid)))
+        .where(col(Household.created_at) < at)
+        .where(or_(col(Household.archived_at).is_(None), col(Household.archived_at) >= at))
+        .cte("household_facts")
+    )
+    f = facts.c
+    out: dict[int, Values] = {}
+    for child, n, covered_n, overdue_n in (
+        await session.execute(
+            select(f.child_id, func.count(), func.sum(f.covered), func.sum(f.overdue)).group_by(
+                f.child_id
+            )
+        )
+    ).all():
+        out[int(child)] = {
+            "households": int(n),
+            "households_covered": int(covered_n or 0),
+            "households_overdue": int(overdue_n or 0),
+        }
+    by_tag: dict[int, dict[str, int]] = {}
+    for child, code, n in (
+        await session.execute(
+            select(f.child_id, col(HouseholdTag.code), func.count())
+            .join(HouseholdTagLink, col(HouseholdTagLink.household_id) == f.household_id)
+            .join(HouseholdTag, col(HouseholdTag.id) == col(HouseholdTagLink.tag_id))
+            .where(f.overdue == 1)
+            .group_by(f.child_id, col(HouseholdTag.code))
+        )
+    ).all():
+        by_tag.setdefault(int(child), {})[str(code)] = int(n)
+    logged = await session.execute(
+        select(unit_map.c.child_id, func.count())
+        .select_from(Visit)
+        .join(Household, col(Household.id) == col(Visit.household_id))
+        .join(unit_map, unit_map.c.unit_id == col(Household.building_id))
+        .where(col(Household.grid_id).in_(_subtree_ids(ctx, UnitKind.grid)))
+        .where(col(Visit.visited_at) >= ctx.start, col(Visit.visited_at) < ctx.end)
+        .group_by(unit_map.c.child_id)
+    )
+    for child, n in logged.all():
+        out.setdefault(int(child), {})["visits_logged"] = int(n)
+    return out, by_tag
+
+
+async def _meetings(session: AsyncSession, ctx: Context, unit_map: Any) -> dict[int, Values]:
+    checkins = (
+        select(col(MeetingAttendance.meeting_id), func.count().label("n"))
+        .group_by(col(MeetingAttendance.meeting_id))
+        .subquery("checkins")
+    )
+    known = col(Meeting.invited_count).is_not(None)
+    rows = await session.execute(
+        select(
+            unit_map.c.child_id,
+            func.count(),
+            _sum(known, col(Meeting.invited_count)),
+            _sum(known, func.coalesce(checkins.c.n, 0)),
+        )
+        .select_from(Meeting)
+        .join(MeetingSeries, col(MeetingSeries.id) == col(Meeting.series_id))
+        .join(unit_map, unit_map.c.unit_id == col(MeetingSeries.unit_id))
+        .outerjoin(checkins, checkins.c.meeting_id == col(Meeting.id))
+        .where(col(Meeting.status) == MeetingStatus.scheduled.value)
+        .where(col(Meeting.starts_at) >= ctx.start, col(Meeting.starts_at) < ctx.end)
+        .where(col(Meeting.ends_at) <= ctx.now)
+        .group_by(unit_map.c.child_id)
+    )
+    return {
+        int(child): {
+            "meetings_held": int(n),
+            "meetings_invited": int(invited or 0),
+            "meetings_attended": int(attended or 0),
+        }
+        for child, n, invited, attended in rows.all()
+    }
+
+
+async def _members(session: AsyncSession, ctx: Context, unit_map: Any) -> dict[int, Values]:
+    """Volunteers (the volunteer role on a unit of the subtree), per child and — recounted,
+    so that someone who volunteers in two grids counts once — for the whole unit."""
+    volunteers = (
+        select(col(RoleGrant.member_id).label("member_id"), unit_map.c.child_id)
+        .select_from(RoleGrant)
+        .join(unit_map, unit_map.c.unit_id == col(RoleGrant.unit_id))
+        .where(col(RoleGrant.role) == Role.volunteer.value)
+        .distinct()
+        .cte("volunteers")
+    )
+    people = select(volunteers.c.member_id).distinct().scalar_subquery()
+    hours = (
+        select(
+            col(HoursEntry.member_id).label("member_id"),
+            func.sum(
+                case(
+                    (
+                        and_(col(HoursEntry.at) >= ctx.start, col(HoursEntry.at) < ctx.end),
+                        col(HoursEntry.minutes),
+                    ),
+                    else_=0,
+                )
+            ).label("period_minutes"),
+            func.sum(
+                case(
+                    (
+                        and_(
+                            col(HoursEntry.at) >= ctx.year_start, col(HoursEntry.at) < ctx.snapshot
+                        ),
+                        col(HoursEntry.minutes),
+                    ),
+                    else_=0,
+                )
+            ).label("year_minutes"),
+        )
+        .where(col(HoursEntry.member_id).in_(people))
+        .where(col(HoursEntry.at) >= min(ctx.year_start, ctx.start))
+        .where(col(HoursEntry.at) < max(ctx.end, ctx.snapshot))
+        .group_by(col(HoursEntry.member_id))
+        .cte("member_hours")
+    )
+    awarded = (
+        select(col(LedgerEntry.member_id))
+        .where(col(LedgerEntry.kind) == EntryKind.award.value)
+        .where(col(LedgerEntry.at) >= ctx.start, col(LedgerEntry.at) < ctx.end)
+        .where(col(LedgerEntry.member_id).in_(people))
+        .distinct()
+        .cte("awarded")
+    )
+    target = ctx.target_hours * 60
+    active = or_(func.coalesce(hours.c.period_minutes, 0) > 0, awarded.c.member_id.is_not(None))
+
+    def figures(source: Any, key: Any) -> Select[Any]:
+        return (
+            select(
+                key,
+                func.count(),
+                _sum(active),
+                func.coalesce(func.sum(hours.c.period_minutes), 0),
+                _sum(func.coalesce(hours.c.year_minutes, 0) >= target),
+            )
+            .select_from(source)
+            .outerjoin(hours, hours.c.member_id == source.c.member_id)
+            .outerjoin(awarded, awarded.c.member_id == source.c.member_id)
+        )
+
+    out: dict[int, Values] = {}
+    per_child = figures(volunteers, volunteers.c.child_id).group_by(volunteers.c.child_id)
+    distinct = select(volunteers.c.member_id).distinct().subquery("distinct_volunteers")
+    whole = figures(distinct, literal(TOTAL))
+    for query in (per_child, whole):
+        for child, n, active_n, minutes, at_target in (await session.execute(query)).all():
+            if child == TOTAL and not n:
+                continue
+            out[int(child)] = {
+                "volunteers": int(n),
+                "volunteers_active": int(active_n or 0),
+                "service_hours": round(int(minutes or 0) / 60, 2),
+                "volunteers_at_target": int(at_target or 0),
+            }
+    return out
+
+
+async def _points(session: AsyncSession, ctx: Context, unit_map: Any) -> dict[int, Values]:
+    kind = col(LedgerEntry.kind)
+    place = func.coalesce(col(LedgerEntry.grid_id), col(LedgerEntry.community_id))
+    rows = await session.execute(
+        select(
+            unit_map.c.child_id,
+            _sum(
+                kind.in_((EntryKind.award.value, EntryKind.reversal.value)), col(LedgerEntry.points)
+            ),
+            _sum(
+                kind.in_((EntryKind.redemption.value, EntryKind.refund.value)),
+                -col(LedgerEntry.points),
+            ),
+        )
+        .select_from(LedgerEntry)
+        .join(unit_map, unit_map.c.unit_id == place)
+        .where(col(LedgerEntry.community_id).in_(_communities(ctx)))
+        .where(col(LedgerEntry.at) >= ctx.start, col(LedgerEntry.at) < ctx.end)
+        .group_by(unit_map.c.child_id)
+    )
+    return {
+        int(child): {"points_awarded": int(awarded or 0), "points_redeemed": int(redeemed or 0)}
+        for child, awarded, redeemed in rows.all()
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Scope and entry points
+
+
+@dataclass(frozen=True)
+class StatsPolicy:
+    """The few settings a report needs (read once from :class:`bot.settings.Settings`)."""
+
+    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
+    target_hours: int = 24
+    league_min_cases: int = 5
+
+    @classmethod
+    def from_settings(cls, settings: AppSettings) -> StatsPolicy:
+        return cls(
+            zone=settings.zone,
+            target_hours=settings.service_hours_target,
+            league_min_cases=settings.stats_league_min_cases,
+        )
+
+
+async def _unit(session: AsyncSession, unit_id: int) -> UnitRef:
+    unit = await session.get(Unit, unit_id)
+    if unit is None:
+        raise NotFound(N_("stats.unit_unknown"))
+    return UnitRef.of(unit)
+
+
+async def unit_by_code(session: AsyncSession, code: str) -> UnitRef:
+    unit = (
+        await session.execute(select(Unit).where(col(Unit.code) == code.strip()))
+    ).scalar_one_or_none()
+    if unit is None:
+        raise NotFound(N_("stats.unit_unknown"))
+    return UnitRef.of(unit)
+
+
+def may_see_stats(actor: Actor) -> bool:
+    return actor.system or bool(actor.scopes(STATS_ROLES))
+
+
+def stats_scopes(actor: Actor) -> list[UnitRef]:
+    """The top units the actor may see statistics of (a unit below one of them is also fine)."""
+    scopes = actor.scopes(STATS_ROLES)
+    return [u for u in scopes if not any(o != u and u.within(o) for o in scopes)]
+
+
+async def require_unit(session: AsyncSession, actor: Actor, unit_id: int) -> UnitRef:
+    """The unit, if the actor may see its statistics; a forged or typed id outside is refused."""
+    unit = await _unit(session, unit_id)
+    if unit.kind == UnitKind.building:
+        raise InvalidInput(N_("stats.unit_too_small"))
+    actor.require(STATS_ROLES, unit, "stats")
+    return unit
+
+
+async def children(session: AsyncSession, unit: UnitRef) -> list[UnitRef]:
+    if unit.kind == UnitKind.grid:
+        return []
+    rows = (
+        await session.execute(
+            select(Unit).where(col(Unit.parent_id) == unit.id).order_by(col(Unit.code))
+        )
+    ).scalars()
+    return [UnitRef.of(u) for u in rows]
+
+
+async def parent_in_scope(session: AsyncSession, actor: Actor, unit: UnitRef) -> UnitRef | None:
+    """The unit's parent when the actor may see it too."""
+    ids = [int(part) for part in unit.path.strip("/").split("/") if part]
+    if len(ids) < 2:
+        return None
+    parent = await _unit(session, ids[-2])
+    return parent if actor.can(STATS_ROLES, parent) else None
+
+
+async def report(
+    session: AsyncSession,
+    actor: Actor,
+    unit_id: int,
+    period: Period,
+    now: datetime,
+    policy: StatsPolicy,
+) -> Report:
+    unit = await require_unit(session, actor, unit_id)
+    result = await build_report(session, unit, period, now, policy)
+    parent = await parent_in_scope(session, actor, unit)
+    return Report(
+        result.unit,
+        parent,
+        result.period,
+        result.rows,
+        result.total,
+        result.overdue_by_tag,
+        result.tags,
+        result.generated_at,
+    )
+
+
+async def build_report(
+    session: AsyncSession, unit: UnitRef, period: Period, now: datetime, policy: StatsPolicy
+) -> Report:
+    """The report without a permission check (jobs, the CLI and :func:`report`)."""
+    start, end = period.bounds(policy.zone)
+    snapshot_day = min(end, now).astimezone(policy.zone).date()
+    if min(end, now) == end:
+        snapshot_day = period.last
+    year_start = _local_midnight(date(snapshot_day.year, 1, 1), policy.zone)
+    ctx = Context(
+        unit=unit,
+        start=start,
+        end=end,
+        now=now,
+        breakdown=unit.kind != UnitKind.grid,
+        dialect=dialect(session),
+        target_hours=policy.target_hours,
+        year_start=year_start,
+        community_id=await _ancestor(session, unit, UnitKind.community),
+    )
+    unit_map = _unit_map(ctx)
+    per_child: dict[int, Values] = {}
+    _merge(per_child, await _issues(session, ctx, unit_map))
+    _merge(per_child, await _overdue_now(session, ctx, unit_map))
+    _merge(per_child, await _wishes(session, ctx, unit_map))
+    visit_values, by_tag = await _visits(session, ctx, unit_map)
+    _merge(per_child, visit_values)
+    _merge(per_child, await _meetings(session, ctx, unit_map))
+    _merge(per_child, await _members(session, ctx, unit_map))
+    _merge(per_child, await _points(session, ctx, unit_map))
+    whole = per_child.pop(TOTAL, {})
+
+    kids = await children(session, unit)
+    rows: list[Row] = []
+    for child in kids:
+        rows.append(Row(child, _row_values(per_child.get(child.id, {})), by_tag.get(child.id, {})))
+    own = per_child.get(unit.id)
+    if own is not None and kids:
+        rows.append(Row(unit, _row_values(own), by_tag.get(unit.id, {}), own=True))
+
+    total: dict[str, float | int | None] = {}
+    for metric in METRICS:
+        if metric.rollup == Rollup.sum:
+            total[metric.key] = sum(int(v.get(metric.key) or 0) for v in per_child.values())
+        elif metric.rollup == Rollup.recount:
+            total[metric.key] = whole.get(metric.key, _empty(metric))
+    tag_total: dict[str, int] = {}
+    for counts in by_tag.values():
+        for code, n in counts.items():
+            tag_total[code] = tag_total.get(code, 0) + n
+    tags = tuple(
+        Tag(t.code, t.name, t.name_en)
+        for t in (
+            await session.execute(select(HouseholdTag).order_by(col(HouseholdTag.id)))
+        ).scalars()
+    )
+    return Report(unit, None, period, tuple(rows), _finish(total), tag_total, tags, now)
+
+
+async def _ancestor(session: AsyncSession, unit: UnitRef, kind: UnitKind) -> int | None:
+    """The id of the unit's ancestor (or the unit itself) of ``kind``."""
+    ids = [int(part) for part in unit.path.strip("/").split("/") if part]
+    found = await session.execute(
+        select(col(Unit.id)).where(col(Unit.id).in_(ids), col(Unit.kind) == kind.value)
+    )
+    value = found.scalars().first()
+    return int(value) if value is not None else None
+
+
+def _empty(metric: Metric) -> float | int | None:
+    """A figure with no rows: zero for counts and sums, None (shown "—") for a median."""
+    return None if "median" in metric.key else 0
+
+
+def _row_values(values: Mapping[str, float | int | None]) -> Values:
+    filled: dict[str, float | int | None] = {
+        m.key: values.get(m.key, _empty(m)) for m in METRICS if m.rollup != Rollup.ratio
+    }
+    return _finish(filled)
