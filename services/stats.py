@@ -42,7 +42,7 @@ from bot.settings import Settings as AppSettings
 from models.households import Household, HouseholdTag, HouseholdTagLink
 from models.issues import OPEN_STATUSES, EventKind, Issue, IssueEvent, IssueStatus
 from models.meetings import Meeting, MeetingAttendance, MeetingSeries, MeetingStatus
-from models.members import Role, RoleGrant
+from models.members import Member, Role, RoleGrant
 from models.org import Unit, UnitKind
 from models.points import EntryKind, HoursEntry, LedgerEntry
 from models.visits import Visit, VisitOutcome
@@ -1175,3 +1175,134 @@ def _row_values(values: Mapping[str, float | int | None]) -> Values:
         m.key: values.get(m.key, _empty(m)) for m in METRICS if m.rollup != Rollup.ratio
     }
     return _finish(filled)
+
+
+# ---------------------------------------------------------------------------------------------
+# Department league table (吹哨报到)
+
+
+@dataclass(frozen=True)
+class LeagueRow:
+    department_id: int
+    name: str
+    cases: int
+    """Issues of the period's cohort in the unit that this department was called to."""
+    reported_in_on_time: int
+    reported_in: int
+    resolved_on_time: int
+    rework: int
+    """Reopened after the department resolved it."""
+    rank: int | None
+    """None: fewer cases than the minimum, listed but not ranked."""
+
+    @property
+    def report_in_share(self) -> float | None:
+        return self.reported_in_on_time / self.cases if self.cases else None
+
+    @property
+    def resolved_share(self) -> float | None:
+        return self.resolved_on_time / self.reported_in if self.reported_in else None
+
+    @property
+    def rework_share(self) -> float | None:
+        return self.rework / self.reported_in if self.reported_in else None
+
+
+LEAGUE_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("cases", "受理件数", "Cases"),
+    ("report_in_share", "按时报到率", "On-time report-in"),
+    ("resolved_share", "按期办结率", "On-time resolution"),
+    ("rework_share", "返工率", "Rework"),
+)
+
+
+async def league(
+    session: AsyncSession, unit: UnitRef, period: Period, policy: StatsPolicy
+) -> list[LeagueRow]:
+    """Departments called to the unit's issues reported in the period (no permission check:
+    callers check the unit). Ranked by on-time report-in, then on-time resolution, then less
+    rework; a department with fewer than ``policy.league_min_cases`` cases is listed unranked."""
+    start, end = period.bounds(policy.zone)
+    ctx_community = await _ancestor(session, unit, UnitKind.community)
+    communities: Any = (
+        [ctx_community]
+        if unit.kind.level > UnitKind.community.level
+        else select(col(Unit.id))
+        .where(col(Unit.path).like(unit.path + "%"), col(Unit.kind) == UnitKind.community.value)
+        .scalar_subquery()
+    )
+    e = IssueEvent
+    kind, note = col(e.kind), col(e.note)
+    after_report_in = and_(
+        col(Issue.reported_in_at).is_not(None), col(e.at) >= col(Issue.reported_in_at)
+    )
+    events = (
+        select(
+            col(e.issue_id).label("issue_id"),
+            func.max(
+                case((and_(kind == EventKind.overdue.value, note == "report_in"), 1), else_=0)
+            ).label("late_report_in"),
+            func.max(
+                case(
+                    (and_(kind.in_(_ids(BREACH_KINDS)), note == "handling", after_report_in), 1),
+                    else_=0,
+                )
+            ).label("late_handling"),
+            func.max(
+                case((and_(kind == EventKind.reopened.value, after_report_in), 1), else_=0)
+            ).label("reopened"),
+        )
+        .join(Issue, col(Issue.id) == col(e.issue_id))
+        .where(col(Issue.department_id).is_not(None))
+        .where(col(Issue.community_id).in_(communities))
+        .where(col(Issue.created_at) >= start, col(Issue.created_at) < end)
+        .group_by(col(e.issue_id))
+        .subquery("department_events")
+    )
+    grid_filter = col(Issue.grid_id) == unit.id if unit.kind == UnitKind.grid else literal(True)
+    reported_in = col(Issue.reported_in_at).is_not(None)
+    resolved = col(Issue.status).in_(_ids(RESOLVED_STATUSES))
+    rows = await session.execute(
+        select(
+            col(Issue.department_id),
+            col(Member.display_name),
+            func.count(),
+            _sum(and_(reported_in, func.coalesce(events.c.late_report_in, 0) == 0)),
+            _sum(reported_in),
+            _sum(and_(reported_in, resolved, func.coalesce(events.c.late_handling, 0) == 0)),
+            _sum(func.coalesce(events.c.reopened, 0) == 1),
+        )
+        .select_from(Issue)
+        .join(Member, col(Member.id) == col(Issue.department_id))
+        .outerjoin(events, events.c.issue_id == col(Issue.id))
+        .where(col(Issue.community_id).in_(communities), grid_filter)
+        .where(col(Issue.created_at) >= start, col(Issue.created_at) < end)
+        .group_by(col(Issue.department_id), col(Member.display_name))
+    )
+    table = [
+        LeagueRow(
+            int(d), str(name), int(n), int(a or 0), int(b or 0), int(c or 0), int(r or 0), None
+        )
+        for d, name, n, a, b, c, r in rows.all()
+    ]
+
+    def order(row: LeagueRow) -> tuple[float, float, float, str]:
+        return (
+            -(row.report_in_share or 0.0),
+            -(row.resolved_share or 0.0),
+            row.rework_share or 0.0,
+            row.name,
+        )
+
+    ranked = sorted((r for r in table if r.cases >= policy.league_min_cases), key=order)
+    unranked = sorted((r for r in table if r.cases < policy.league_min_cases), key=order)
+    return [
+        LeagueRow(**{**r.__dict__, "rank": place}) for place, r in enumerate(ranked, start=1)
+    ] + unranked
+
+
+async def league_for(
+    session: AsyncSession, actor: Actor, unit_id: int, period: Period, policy: StatsPolicy
+) -> tuple[UnitRef, list[LeagueRow]]:
+    unit = await require_unit(session, actor, unit_id)
+    return unit, await league(session, unit, period, policy)

@@ -188,3 +188,26 @@ def test_periods() -> None:
     for bad in ("2026-13", "2026-10-15..2026-10-01", "yesterday", "2026-W60", ""):
         with pytest.raises(InvalidInput):
             parse_period(bad)
+
+
+async def test_department_league(world: StatsWorld) -> None:
+    street = await world.actor("street")
+    async with world.db.reading() as session:
+        unit, table = await stats.league_for(session, street, world.id("XS"), OCTOBER, POLICY)
+    assert unit.code == "XS"
+    [row] = table
+    # i6: reported in late, resolved after its handling deadline; i7: reported in on time,
+    # resolved, then reopened (rework).
+    assert (row.name, row.cases, row.reported_in) == ("dept", 2, 2)
+    assert row.report_in_share == pytest.approx(0.5)
+    assert row.resolved_share == 0
+    assert row.rework_share == pytest.approx(0.5)
+    assert row.rank == 1
+    strict = stats.StatsPolicy(league_min_cases=3)
+    async with world.db.reading() as session:
+        [unranked] = await stats.league(session, unit, OCTOBER, strict)
+    assert unranked.rank is None
+    leader = await world.actor("leader")
+    async with world.db.reading() as session:
+        with pytest.raises(PermissionDenied):
+            await stats.league_for(session, leader, world.id("XS"), OCTOBER, POLICY)
