@@ -1306,3 +1306,67 @@ async def league_for(
 ) -> tuple[UnitRef, list[LeagueRow]]:
     unit = await require_unit(session, actor, unit_id)
     return unit, await league(session, unit, period, policy)
+
+
+# ---------------------------------------------------------------------------------------------
+# Trend: the issue figures of the last periods, in one pass
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    period: Period
+    reported: int
+    resolved_on_time_share: float | None
+    satisfied_share: float | None
+
+
+async def trend(
+    session: AsyncSession,
+    unit: UnitRef,
+    period: Period,
+    now: datetime,
+    policy: StatsPolicy,
+    count: int = TREND_PERIODS,
+) -> list[TrendPoint]:
+    """Issues reported, resolved on time and satisfaction for ``count`` periods ending with
+    ``period`` (same definitions as the report; one statement, bucketed by period)."""
+    periods = period.trend(count)
+    bounds = [p.bounds(policy.zone) for p in periods]
+    ctx = Context(
+        unit=unit,
+        start=bounds[0][0],
+        end=bounds[-1][1],
+        now=now,
+        breakdown=False,
+        dialect=dialect(session),
+        target_hours=policy.target_hours,
+        year_start=bounds[0][0],
+        community_id=await _ancestor(session, unit, UnitKind.community),
+    )
+    facts = _issue_facts(ctx, _unit_map(ctx))
+    f = facts.c
+    bucket = case(
+        *((f.created_at < end, index) for index, (_, end) in enumerate(bounds)),
+        else_=len(bounds) - 1,
+    ).label("bucket")
+    resolved = f.status.in_(_ids(RESOLVED_STATUSES))
+    dismissed = f.status.in_(_ids(DISMISSED_STATUSES))
+    rows = await session.execute(
+        select(
+            bucket,
+            func.count(),
+            _sum(and_(resolved, f.handling_breach == 0)),
+            _sum(~dismissed),
+            func.coalesce(func.sum(f.satisfied), 0),
+            func.coalesce(func.sum(f.satisfied + f.basic + f.unsatisfied + f.no_answer), 0),
+        ).group_by(bucket)
+    )
+    found = {
+        int(b): (int(n), int(ok), int(den), int(sat), int(asked))
+        for b, n, ok, den, sat, asked in rows.all()
+    }
+    points = []
+    for index, p in enumerate(periods):
+        n, ok, den, sat, asked = found.get(index, (0, 0, 0, 0, 0))
+        points.append(TrendPoint(p, n, ok / den if den else None, sat / asked if asked else None))
+    return points

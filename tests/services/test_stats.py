@@ -3,12 +3,13 @@ below is worked out by hand from that file, not copied from a run."""
 
 from __future__ import annotations
 
+import struct
 from datetime import date
 
 import pytest
 
 from bot.db import Database
-from services import stats
+from services import stats, stats_chart
 from services.errors import InvalidInput, NotFound, PermissionDenied
 from services.stats import METRICS, Period, PeriodKind, Rollup, parse_period
 from tests.stats_world import NOW, OCTOBER, POLICY, StatsWorld, build
@@ -211,3 +212,20 @@ async def test_department_league(world: StatsWorld) -> None:
     async with world.db.reading() as session:
         with pytest.raises(PermissionDenied):
             await stats.league_for(session, leader, world.id("XS"), OCTOBER, POLICY)
+
+
+async def test_trend_and_chart(world: StatsWorld) -> None:
+    street = await world.actor("street")
+    async with world.db.reading() as session:
+        report = await stats.report(session, street, world.id("XS"), OCTOBER, NOW, POLICY)
+        points = await stats.trend(session, report.unit, OCTOBER, NOW, POLICY)
+    assert [p.period.key for p in points][-3:] == ["2026-08", "2026-09", "2026-10"]
+    assert [p.reported for p in points][-2:] == [1, 7]
+    assert points[-1].resolved_on_time_share == pytest.approx(3 / 6)
+    assert points[0].resolved_on_time_share is None
+    for locale in ("zh_CN", "en"):
+        png = stats_chart.render_chart(report, points, locale)
+        assert png.startswith(b"\x89PNG\r\n\x1a\n")
+        assert 20_000 < len(png) < 2_000_000
+        width, height = struct.unpack(">II", png[16:24])
+        assert (width, height) == (1210, 506)
