@@ -9,6 +9,7 @@ from handlers import (
     menu,
     points,
     profile,
+    stats,
     store,
     visits,
     wishes,
@@ -26,6 +27,7 @@ ROUTERS: tuple[Router, ...] = (
     wishes.router,
     points.router,
     store.router,
+    stats.router,
 )
 
 

@@ -14,6 +14,7 @@ from jobs.housekeeping import housekeeping
 from jobs.issues import issue_deadlines
 from jobs.meetings import plan_meetings, send_meeting_reminders
 from jobs.points import hours_nudges
+from jobs.stats import stats_exports, weekly_digest
 from jobs.visits import refresh_intervals, run_visit_jobs
 from jobs.wishes import wish_deadlines
 from services.issues import IssuePolicy
@@ -42,6 +43,8 @@ def job_table(settings: Settings, db: Database) -> list[tuple[str, timedelta | N
         ("points.hours_nudges", timedelta(minutes=30),
          lambda now: hours_nudges(db, now, zone=settings.zone,
                                   target_hours=settings.service_hours_target)),
+        ("stats.exports", timedelta(seconds=10), lambda now: stats_exports(db, settings, now)),
+        ("stats.digest", timedelta(minutes=10), lambda now: weekly_digest(db, settings, now)),
     ]  # fmt: skip
 
 

@@ -10,6 +10,7 @@ from models import (
     org,
     outbox,
     points,
+    stats,
     visits,
     wishes,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "org",
     "outbox",
     "points",
+    "stats",
     "visits",
     "wishes",
 ]

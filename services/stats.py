@@ -16,7 +16,7 @@ happened to them by the time of the report. Coverage is a snapshot at the end of
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
-from bot.i18n import N_
+from bot.i18n import N_, Translator
 from bot.settings import Settings as AppSettings
 from models.households import Household, HouseholdTag, HouseholdTagLink
 from models.issues import OPEN_STATUSES, EventKind, Issue, IssueEvent, IssueStatus
@@ -1097,7 +1097,13 @@ async def report(
 
 
 async def build_report(
-    session: AsyncSession, unit: UnitRef, period: Period, now: datetime, policy: StatsPolicy
+    session: AsyncSession,
+    unit: UnitRef,
+    period: Period,
+    now: datetime,
+    policy: StatsPolicy,
+    *,
+    progress: Callable[[int, int], Awaitable[None]] | None = None,
 ) -> Report:
     """The report without a permission check (jobs, the CLI and :func:`report`)."""
     start, end = period.bounds(policy.zone)
@@ -1118,14 +1124,18 @@ async def build_report(
     )
     unit_map = _unit_map(ctx)
     per_child: dict[int, Values] = {}
-    _merge(per_child, await _issues(session, ctx, unit_map))
-    _merge(per_child, await _overdue_now(session, ctx, unit_map))
-    _merge(per_child, await _wishes(session, ctx, unit_map))
-    visit_values, by_tag = await _visits(session, ctx, unit_map)
-    _merge(per_child, visit_values)
-    _merge(per_child, await _meetings(session, ctx, unit_map))
-    _merge(per_child, await _members(session, ctx, unit_map))
-    _merge(per_child, await _points(session, ctx, unit_map))
+    by_tag: dict[int, dict[str, int]] = {}
+
+    async def visits(session: AsyncSession, ctx: Context, unit_map: Any) -> dict[int, Values]:
+        values, tags = await _visits(session, ctx, unit_map)
+        by_tag.update(tags)
+        return values
+
+    sections = (_issues, _overdue_now, _wishes, visits, _meetings, _members, _points)
+    for step, section in enumerate(sections, start=1):
+        _merge(per_child, await section(session, ctx, unit_map))
+        if progress is not None:
+            await progress(step, len(sections) + 1)
     whole = per_child.pop(TOTAL, {})
 
     kids = await children(session, unit)
@@ -1370,3 +1380,161 @@ async def trend(
         n, ok, den, sat, asked = found.get(index, (0, 0, 0, 0, 0))
         points.append(TrendPoint(p, n, ok / den if den else None, sat / asked if asked else None))
     return points
+
+
+# ---------------------------------------------------------------------------------------------
+# The one-screen summary (chat and weekly digest)
+
+CHILD_LINES = 12
+
+
+def fmt_share(value: float | int | None) -> str:
+    return "—" if value is None else f"{float(value):.0%}"
+
+
+def fmt_number(value: float | int | None) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:.1f}"
+    return str(int(value))
+
+
+def period_label(t: Translator, period: Period) -> str:
+    return t(
+        PERIOD_KEYS[period.kind],
+        key=period.key,
+        first=period.first.isoformat(),
+        last=period.last.isoformat(),
+    )
+
+
+PERIOD_KEYS: dict[PeriodKind, str] = {
+    PeriodKind.week: N_("stats.period_week"),
+    PeriodKind.month: N_("stats.period_month"),
+    PeriodKind.quarter: N_("stats.period_quarter"),
+    PeriodKind.year: N_("stats.period_year"),
+    PeriodKind.custom: N_("stats.period_custom"),
+}
+
+
+def summary_text(t: Translator, report: Report) -> str:
+    """The report as one message: the unit's figures by section, then one line per child."""
+    v = report.total
+    unit = f"{report.unit.label(t.locale)} ({report.unit.code})"
+    lines = [t("stats.title", unit=unit, period=period_label(t, report.period))]
+    if report.empty:
+        lines.append(t("stats.nothing"))
+    else:
+        n, s = fmt_number, fmt_share
+        lines += [
+            t(
+                "stats.issues",
+                reported=n(v["issues_reported"]),
+                accepted=s(v["issues_accepted_on_time_share"]),
+                resolved=s(v["issues_resolved_on_time_share"]),
+                reopened=n(v["issues_reopened"]),
+            ),
+            t(
+                "stats.issue_times",
+                accept=n(v["issues_median_hours_to_accept"]),
+                resolve=n(v["issues_median_hours_to_resolve"]),
+            ),
+            t(
+                "stats.satisfaction",
+                satisfied=s(v["issues_satisfied_share"]),
+                basic=s(v["issues_basic_share"]),
+                unsatisfied=s(v["issues_unsatisfied_share"]),
+                none=s(v["issues_no_answer_share"]),
+            ),
+            t(
+                "stats.wishes",
+                submitted=n(v["wishes_submitted"]),
+                approved=n(v["wishes_approved"]),
+                claimed=n(v["wishes_claimed"]),
+                fulfilled=n(v["wishes_fulfilled"]),
+                confirmed=n(v["wishes_confirmed"]),
+                days=n(v["wishes_median_days_to_fulfil"]),
+            ),
+            t(
+                "stats.meetings",
+                held=n(v["meetings_held"]),
+                attendance=s(v["meetings_attendance_share"]),
+            ),
+            t(
+                "stats.members",
+                volunteers=n(v["volunteers"]),
+                active=n(v["volunteers_active"]),
+                hours=n(v["service_hours"]),
+                target=s(v["volunteers_at_target_share"]),
+            ),
+            t(
+                "stats.points",
+                awarded=n(v["points_awarded"]),
+                redeemed=n(v["points_redeemed"]),
+            ),
+        ]
+    lines.append(
+        t(
+            "stats.visits",
+            covered=fmt_number(v["households_covered"]),
+            households=fmt_number(v["households"]),
+            share=fmt_share(v["households_covered_share"]),
+            overdue=fmt_number(v["households_overdue"]),
+        )
+    )
+    if report.overdue_by_tag:
+        names = {tag.code: tag.label(t.locale) for tag in report.tags}
+        tags = " · ".join(
+            f"{names.get(code, code)} {count}"
+            for code, count in sorted(report.overdue_by_tag.items(), key=lambda kv: -kv[1])
+        )
+        lines.append(t("stats.overdue_by_tag", tags=tags))
+    lines.append(t("stats.overdue_now", count=fmt_number(v["issues_overdue_now"])))
+    children = [row for row in report.rows if not row.own]
+    if children:
+        lines += ["", t("stats.children")]
+        for row in children[:CHILD_LINES]:
+            lines.append(
+                t(
+                    "stats.child",
+                    unit=row.unit.label(t.locale),
+                    reported=fmt_number(row.values["issues_reported"]),
+                    resolved=fmt_share(row.values["issues_resolved_on_time_share"]),
+                    coverage=fmt_share(row.values["households_covered_share"]),
+                    hours=fmt_number(row.values["service_hours"]),
+                )
+            )
+        if len(children) > CHILD_LINES:
+            lines.append(t("stats.more_children", count=len(children) - CHILD_LINES))
+    return "\n".join(lines)
+
+
+def league_text(
+    t: Translator, unit: UnitRef, period: Period, table: Sequence[LeagueRow], minimum: int
+) -> str:
+    lines = [
+        t(
+            "stats.league_title",
+            unit=f"{unit.label(t.locale)} ({unit.code})",
+            period=period_label(t, period),
+        )
+    ]
+    if not table:
+        lines.append(t("stats.league_empty"))
+        return "\n".join(lines)
+    for row in table:
+        lines.append(
+            t(
+                "stats.league_row",
+                rank=str(row.rank) if row.rank is not None else "–",
+                name=row.name,
+                cases=row.cases,
+                report_in=fmt_share(row.report_in_share),
+                resolved=fmt_share(row.resolved_share),
+                rework=fmt_share(row.rework_share),
+            )
+        )
+    if any(row.rank is None for row in table):
+        lines.append(t("stats.league_unranked", minimum=minimum))
+    return "\n".join(lines)
