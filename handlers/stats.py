@@ -61,7 +61,7 @@ async def stats_command(ctx: Context) -> None:
         if len(scopes) > 1:
             ctx.reply(
                 ctx.t("stats.choose_unit"),
-                [[Button(_label(ctx, u), payload=f"st:{u.id}:{period.key}")] for u in scopes[:20]],
+                [[Button(_label(ctx, u), payload=f"sx:{u.id}:{period.key}")] for u in scopes[:20]],
             )
             return
         unit = scopes[0]
@@ -79,7 +79,7 @@ def _period_arg(ctx: Context, index: int) -> Period:
         raise InvalidInput("core.stale_button") from None
 
 
-@router.button("st")
+@router.button("sx")
 async def stats_button(ctx: Context) -> None:
     await show(ctx, ctx.int_arg(0), _period_arg(ctx, 1), edit=True)
 
@@ -117,7 +117,7 @@ def _buttons(ctx: Context, report: stats.Report) -> list[list[Button]]:
     for index in range(0, len(children), 2):
         rows.append(
             [
-                Button(_label(ctx, u), payload=f"st:{u.id}:{key}")
+                Button(_label(ctx, u), payload=f"sx:{u.id}:{key}")
                 for u in children[index : index + 2]
             ]
         )
@@ -126,40 +126,40 @@ def _buttons(ctx: Context, report: stats.Report) -> list[list[Button]]:
             [
                 Button(
                     ctx.t("stats.up", unit=report.parent.label(ctx.t.locale)),
-                    payload=f"st:{report.parent.id}:{key}",
+                    payload=f"sx:{report.parent.id}:{key}",
                 )
             ]
         )
     unit_id = report.unit.id
     navigation = [
-        Button(ctx.t("stats.previous"), payload=f"st:{unit_id}:{report.period.previous().key}")
+        Button(ctx.t("stats.previous"), payload=f"sx:{unit_id}:{report.period.previous().key}")
     ]
     current = today(ctx)
     for kind, label in KIND_LABELS.items():
         if kind != report.period.kind:
             other = stats.current_period(kind, min(report.period.last, current.last))
-            navigation.append(Button(ctx.t(label), payload=f"st:{unit_id}:{other.key}"))
+            navigation.append(Button(ctx.t(label), payload=f"sx:{unit_id}:{other.key}"))
     following = report.period.next()
     if following.first <= ctx.now.astimezone(ctx.app.settings.zone).date():
-        navigation.append(Button(ctx.t("stats.next"), payload=f"st:{unit_id}:{following.key}"))
+        navigation.append(Button(ctx.t("stats.next"), payload=f"sx:{unit_id}:{following.key}"))
     rows.append(navigation)
     rows.append(
         [
-            Button(ctx.t("stats.league"), payload=f"stl:{unit_id}:{key}"),
-            Button(ctx.t("stats.export"), payload=f"stx:{unit_id}:{key}"),
+            Button(ctx.t("stats.league"), payload=f"sxl:{unit_id}:{key}"),
+            Button(ctx.t("stats.export"), payload=f"sxe:{unit_id}:{key}"),
         ]
     )
     return rows
 
 
-@router.button("stl")
+@router.button("sxl")
 async def league_button(ctx: Context) -> None:
     period = _period_arg(ctx, 1)
     policy = policy_of(ctx)
     unit, table = await stats.league_for(ctx.session, ctx.actor, ctx.int_arg(0), period, policy)
     ctx.edit(
         stats.league_text(ctx.t, unit, period, table, policy.league_min_cases),
-        [[Button(ctx.t("stats.back"), payload=f"st:{unit.id}:{period.key}")]],
+        [[Button(ctx.t("stats.back"), payload=f"sx:{unit.id}:{period.key}")]],
     )
 
 
@@ -178,7 +178,7 @@ async def export_command(ctx: Context) -> None:
     await _export(ctx, unit.id, period)
 
 
-@router.button("stx")
+@router.button("sxe")
 async def export_button(ctx: Context) -> None:
     await _export(ctx, ctx.int_arg(0), _period_arg(ctx, 1))
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, select
 
 from bot.db import Database
 from models.households import Household, HouseholdTag, HouseholdTagLink
@@ -85,6 +85,18 @@ class StatsWorld:
                 unit.path = f"{parent_ref.path if parent_ref else '/'}{unit.id}/"
                 await session.flush()
                 self.units[code] = UnitRef.of(unit)
+            category = IssueCategory(code="x_other", name="其他")
+            session.add(category)
+            await session.flush()
+            assert category.id is not None
+            self.category = category.id
+        return self
+
+    async def existing(self) -> StatsWorld:
+        """Work on the org already in the database (the demo org in flow tests)."""
+        async with self.db.transaction() as session:
+            for unit in (await session.execute(select(Unit))).scalars():
+                self.units[unit.code] = UnitRef.of(unit)
             category = IssueCategory(code="x_other", name="其他")
             session.add(category)
             await session.flush()
