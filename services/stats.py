@@ -896,9 +896,8 @@ async def _members(session: AsyncSession, ctx: Context, unit_map: Any) -> dict[i
         .join(unit_map, unit_map.c.unit_id == col(RoleGrant.unit_id))
         .where(col(RoleGrant.role) == Role.volunteer.value)
         .distinct()
-        .cte("volunteers")
+        .subquery("volunteers")
     )
-    people = select(volunteers.c.member_id).distinct().scalar_subquery()
     hours = (
         select(
             col(HoursEntry.member_id).label("member_id"),
@@ -923,19 +922,18 @@ async def _members(session: AsyncSession, ctx: Context, unit_map: Any) -> dict[i
                 )
             ).label("year_minutes"),
         )
-        .where(col(HoursEntry.member_id).in_(people))
         .where(col(HoursEntry.at) >= min(ctx.year_start, ctx.start))
         .where(col(HoursEntry.at) < max(ctx.end, ctx.snapshot))
         .group_by(col(HoursEntry.member_id))
-        .cte("member_hours")
+        .subquery("member_hours")
     )
     awarded = (
         select(col(LedgerEntry.member_id))
+        .where(col(LedgerEntry.community_id).in_(_communities(ctx)))
         .where(col(LedgerEntry.kind) == EntryKind.award.value)
         .where(col(LedgerEntry.at) >= ctx.start, col(LedgerEntry.at) < ctx.end)
-        .where(col(LedgerEntry.member_id).in_(people))
         .distinct()
-        .cte("awarded")
+        .subquery("awarded")
     )
     target = ctx.target_hours * 60
     active = or_(func.coalesce(hours.c.period_minutes, 0) > 0, awarded.c.member_id.is_not(None))
