@@ -478,7 +478,10 @@ class Context:
 
 
 def _unit_map(ctx: Context) -> Any:
-    """Every unit of the subtree with the child it belongs to (the unit itself for itself)."""
+    """Every unit of the subtree down to the grids, with the child it belongs to (the unit
+    itself for itself). Facts are placed by their grid, else their community (buildings lie in
+    a grid), so buildings are left out; the map is materialised once per statement, so that
+    joining a fact to its child is one index lookup."""
     u = aliased(Unit)
     c = aliased(Unit)
     on = and_(col(c.parent_id) == ctx.unit.id, col(u.path).like(col(c.path) + "%"))
@@ -491,8 +494,9 @@ def _unit_map(ctx: Context) -> Any:
         )
         .select_from(u)
         .outerjoin(c, on)
-        .where(col(u.path).like(ctx.unit.path + "%"))
-        .subquery("unit_map")
+        .where(col(u.path).like(ctx.unit.path + "%"), col(u.kind) != UnitKind.building.value)
+        .cte("unit_map")
+        .prefix_with("MATERIALIZED")
     )
 
 
@@ -565,7 +569,7 @@ def _issue_facts(ctx: Context, unit_map: Any) -> Any:
         .group_by(col(e.issue_id))
         .subquery("issue_events_agg")
     )
-    place = func.coalesce(col(Issue.building_id), col(Issue.grid_id), col(Issue.community_id))
+    place = func.coalesce(col(Issue.grid_id), col(Issue.community_id))
     return (
         select(
             unit_map.c.child_id,
@@ -649,7 +653,7 @@ async def _issues(session: AsyncSession, ctx: Context, unit_map: Any) -> dict[in
 
 
 async def _overdue_now(session: AsyncSession, ctx: Context, unit_map: Any) -> dict[int, Values]:
-    place = func.coalesce(col(Issue.building_id), col(Issue.grid_id), col(Issue.community_id))
+    place = func.coalesce(col(Issue.grid_id), col(Issue.community_id))
     rows = await session.execute(
         select(unit_map.c.child_id, func.count())
         .select_from(Issue)
@@ -743,7 +747,11 @@ async def _wishes(session: AsyncSession, ctx: Context, unit_map: Any) -> dict[in
             reached.c.first_fulfilled_at,
         )
         .select_from(Wish)
-        .join(unit_map, unit_map.c.unit_id == col(Wish.unit_id))
+        .join(
+            unit_map,
+            unit_map.c.unit_id
+            == func.coalesce(col(Wish.grid_id), col(Wish.community_id), col(Wish.unit_id)),
+        )
         .outerjoin(reached, reached.c.wish_id == col(Wish.id))
         .where(cohort)
         .cte("wish_facts")
@@ -785,14 +793,18 @@ COUNTING_OUTCOMES = [o.value for o in VisitOutcome if o.counts]
 async def _visits(
     session: AsyncSession, ctx: Context, unit_map: Any
 ) -> tuple[dict[int, Values], dict[int, dict[str, int]]]:
+    """Coverage at the snapshot in one pass over the households: each household's flags are
+    summed per grid first (and per tag, for the overdue ones), then the grids per child."""
     at = ctx.snapshot
+    grids = _subtree_ids(ctx, UnitKind.grid)
+    tags = list((await session.execute(select(col(HouseholdTag.id), col(HouseholdTag.code)))).all())
     last = (
         select(
             col(Visit.household_id).label("household_id"),
             func.max(col(Visit.visited_at)).label("last_at"),
         )
         .join(Household, col(Household.id) == col(Visit.household_id))
-        .where(col(Household.grid_id).in_(_subtree_ids(ctx, UnitKind.grid)))
+        .where(col(Household.grid_id).in_(grids))
         .where(col(Visit.outcome).in_(COUNTING_OUTCOMES), col(Visit.visited_at) < at)
         .group_by(col(Visit.household_id))
         .subquery("last_visits")
@@ -800,57 +812,74 @@ async def _visits(
     window = col(Household.interval_days) * 24.0
     covered = and_(last.c.last_at.is_not(None), _hours(ctx, literal(at), last.c.last_at) <= window)
     overdue = and_(~covered, _hours(ctx, literal(at), col(Household.created_at)) > window)
-    facts = (
+    link = aliased(HouseholdTagLink)
+    tagged = [
+        _sum(
+            and_(
+                overdue,
+                select(literal(1))
+                .where(col(link.household_id) == col(Household.id), col(link.tag_id) == tag_id)
+                .exists(),
+            )
+        ).label(f"tag_{index}")
+        for index, (tag_id, _) in enumerate(tags)
+    ]
+    per_grid = (
         select(
-            unit_map.c.child_id,
-            col(Household.id).label("household_id"),
-            case((covered, 1), else_=0).label("covered"),
-            case((overdue, 1), else_=0).label("overdue"),
+            col(Household.grid_id).label("grid_id"),
+            func.count().label("households"),
+            _sum(covered).label("covered"),
+            _sum(overdue).label("overdue"),
+            *tagged,
         )
         .select_from(Household)
-        .join(unit_map, unit_map.c.unit_id == col(Household.building_id))
         .outerjoin(last, last.c.household_id == col(Household.id))
-        .where(col(Household.grid_id).in_(_subtree_ids(ctx, UnitKind.grid)))
+        .where(col(Household.grid_id).in_(grids))
         .where(col(Household.created_at) < at)
         .where(or_(col(Household.archived_at).is_(None), col(Household.archived_at) >= at))
-        .cte("household_facts")
+        .group_by(col(Household.grid_id))
+        .subquery("per_grid")
     )
-    f = facts.c
-    out: dict[int, Values] = {}
-    for child, n, covered_n, overdue_n in (
-        await session.execute(
-            select(f.child_id, func.count(), func.sum(f.covered), func.sum(f.overdue)).group_by(
-                f.child_id
-            )
+    g = per_grid.c
+    rows = await session.execute(
+        select(
+            unit_map.c.child_id,
+            func.sum(g.households),
+            func.sum(g.covered),
+            func.sum(g.overdue),
+            *(func.sum(g[f"tag_{index}"]) for index in range(len(tags))),
         )
-    ).all():
+        .select_from(per_grid)
+        .join(unit_map, unit_map.c.unit_id == g.grid_id)
+        .group_by(unit_map.c.child_id)
+    )
+    out: dict[int, Values] = {}
+    by_tag: dict[int, dict[str, int]] = {}
+    for child, n, covered_n, overdue_n, *per_tag in rows.all():
         out[int(child)] = {
-            "households": int(n),
+            "households": int(n or 0),
             "households_covered": int(covered_n or 0),
             "households_overdue": int(overdue_n or 0),
         }
-    by_tag: dict[int, dict[str, int]] = {}
-    for child, code, n in (
-        await session.execute(
-            select(f.child_id, col(HouseholdTag.code), func.count())
-            .join(HouseholdTagLink, col(HouseholdTagLink.household_id) == f.household_id)
-            .join(HouseholdTag, col(HouseholdTag.id) == col(HouseholdTagLink.tag_id))
-            .where(f.overdue == 1)
-            .group_by(f.child_id, col(HouseholdTag.code))
-        )
-    ).all():
-        by_tag.setdefault(int(child), {})[str(code)] = int(n)
-    logged = await session.execute(
-        select(unit_map.c.child_id, func.count())
+        counts = {str(code): int(k or 0) for (_, code), k in zip(tags, per_tag, strict=True)}
+        by_tag[int(child)] = {code: k for code, k in counts.items() if k}
+    logged_per_grid = (
+        select(col(Household.grid_id).label("grid_id"), func.count().label("n"))
         .select_from(Visit)
         .join(Household, col(Household.id) == col(Visit.household_id))
-        .join(unit_map, unit_map.c.unit_id == col(Household.building_id))
-        .where(col(Household.grid_id).in_(_subtree_ids(ctx, UnitKind.grid)))
+        .where(col(Household.grid_id).in_(grids))
         .where(col(Visit.visited_at) >= ctx.start, col(Visit.visited_at) < ctx.end)
+        .group_by(col(Household.grid_id))
+        .subquery("logged_per_grid")
+    )
+    logged = await session.execute(
+        select(unit_map.c.child_id, func.sum(logged_per_grid.c.n))
+        .select_from(logged_per_grid)
+        .join(unit_map, unit_map.c.unit_id == logged_per_grid.c.grid_id)
         .group_by(unit_map.c.child_id)
     )
     for child, n in logged.all():
-        out.setdefault(int(child), {})["visits_logged"] = int(n)
+        out.setdefault(int(child), {})["visits_logged"] = int(n or 0)
     return out, by_tag
 
 
@@ -936,57 +965,92 @@ async def _members(session: AsyncSession, ctx: Context, unit_map: Any) -> dict[i
         .subquery("awarded")
     )
     target = ctx.target_hours * 60
-    active = or_(func.coalesce(hours.c.period_minutes, 0) > 0, awarded.c.member_id.is_not(None))
-
-    def figures(source: Any, key: Any) -> Select[Any]:
-        return (
-            select(
-                key,
-                func.count(),
-                _sum(active),
-                func.coalesce(func.sum(hours.c.period_minutes), 0),
-                _sum(func.coalesce(hours.c.year_minutes, 0) >= target),
-            )
-            .select_from(source)
-            .outerjoin(hours, hours.c.member_id == source.c.member_id)
-            .outerjoin(awarded, awarded.c.member_id == source.c.member_id)
+    facts = (
+        select(
+            volunteers.c.member_id,
+            volunteers.c.child_id,
+            func.coalesce(hours.c.period_minutes, 0).label("minutes"),
+            case(
+                (
+                    or_(
+                        func.coalesce(hours.c.period_minutes, 0) > 0,
+                        awarded.c.member_id.is_not(None),
+                    ),
+                    1,
+                ),
+                else_=0,
+            ).label("active"),
+            case((func.coalesce(hours.c.year_minutes, 0) >= target, 1), else_=0).label("at_target"),
         )
-
+        .select_from(volunteers)
+        .outerjoin(hours, hours.c.member_id == volunteers.c.member_id)
+        .outerjoin(awarded, awarded.c.member_id == volunteers.c.member_id)
+        .cte("member_facts")
+        .prefix_with("MATERIALIZED")
+    )
+    f = facts.c
+    per_member = (
+        select(
+            f.member_id,
+            func.max(f.minutes).label("minutes"),
+            func.max(f.active).label("active"),
+            func.max(f.at_target).label("at_target"),
+        )
+        .group_by(f.member_id)
+        .subquery("per_member")
+    )
+    m = per_member.c
+    both = union_all(
+        select(
+            f.child_id, func.count(), func.sum(f.active), func.sum(f.minutes), func.sum(f.at_target)
+        ).group_by(f.child_id),
+        select(
+            literal(TOTAL),
+            func.count(),
+            func.sum(m.active),
+            func.sum(m.minutes),
+            func.sum(m.at_target),
+        ).select_from(per_member),
+    )
     out: dict[int, Values] = {}
-    per_child = figures(volunteers, volunteers.c.child_id).group_by(volunteers.c.child_id)
-    distinct = select(volunteers.c.member_id).distinct().subquery("distinct_volunteers")
-    whole = figures(distinct, literal(TOTAL))
-    for query in (per_child, whole):
-        for child, n, active_n, minutes, at_target in (await session.execute(query)).all():
-            if child == TOTAL and not n:
-                continue
-            out[int(child)] = {
-                "volunteers": int(n),
-                "volunteers_active": int(active_n or 0),
-                "service_hours": round(int(minutes or 0) / 60, 2),
-                "volunteers_at_target": int(at_target or 0),
-            }
+    for child, n, active_n, minutes, at_target in (await session.execute(both)).all():
+        if child == TOTAL and not n:
+            continue
+        out[int(child)] = {
+            "volunteers": int(n),
+            "volunteers_active": int(active_n or 0),
+            "service_hours": round(int(minutes or 0) / 60, 2),
+            "volunteers_at_target": int(at_target or 0),
+        }
     return out
 
 
 async def _points(session: AsyncSession, ctx: Context, unit_map: Any) -> dict[int, Values]:
+    """Ledger entries of the period summed per grid (else community) first, then per child."""
     kind = col(LedgerEntry.kind)
     place = func.coalesce(col(LedgerEntry.grid_id), col(LedgerEntry.community_id))
-    rows = await session.execute(
+    per_place = (
         select(
-            unit_map.c.child_id,
+            place.label("place"),
             _sum(
-                kind.in_((EntryKind.award.value, EntryKind.reversal.value)), col(LedgerEntry.points)
-            ),
+                kind.in_((EntryKind.award.value, EntryKind.reversal.value)),
+                col(LedgerEntry.points),
+            ).label("awarded"),
             _sum(
                 kind.in_((EntryKind.redemption.value, EntryKind.refund.value)),
                 -col(LedgerEntry.points),
-            ),
+            ).label("redeemed"),
         )
-        .select_from(LedgerEntry)
-        .join(unit_map, unit_map.c.unit_id == place)
         .where(col(LedgerEntry.community_id).in_(_communities(ctx)))
         .where(col(LedgerEntry.at) >= ctx.start, col(LedgerEntry.at) < ctx.end)
+        .group_by(place)
+        .subquery("points_per_place")
+    )
+    p = per_place.c
+    rows = await session.execute(
+        select(unit_map.c.child_id, func.sum(p.awarded), func.sum(p.redeemed))
+        .select_from(per_place)
+        .join(unit_map, unit_map.c.unit_id == p.place)
         .group_by(unit_map.c.child_id)
     )
     return {
