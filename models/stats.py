@@ -7,11 +7,11 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Index, String
+from sqlalchemy import Index, String, text
 from sqlmodel import Field, SQLModel
 
 from models.base import UTCDateTime, utcnow
-from models.issues import Issue
+from models.issues import EventKind, Issue, IssueEvent
 from models.points import LedgerEntry
 from models.wishes import Wish
 
@@ -48,4 +48,39 @@ class StatsExport(SQLModel, table=True):
 # Report indexes on other domains' tables (declared here, created by this domain's migration).
 Index("ix_issues_community_created", Issue.community_id, Issue.created_at)  # type: ignore[arg-type]
 Index("ix_wishes_community_created", Wish.community_id, Wish.created_at)  # type: ignore[arg-type]
-Index("ix_points_ledger_community_at", LedgerEntry.community_id, LedgerEntry.at)  # type: ignore[arg-type]
+Index(
+    "ix_points_ledger_community_at",
+    LedgerEntry.community_id,  # type: ignore[arg-type]
+    LedgerEntry.at,  # type: ignore[arg-type]
+    LedgerEntry.grid_id,  # type: ignore[arg-type]
+    LedgerEntry.kind,
+    LedgerEntry.points,  # type: ignore[arg-type]
+)
+"""Covers the points section: a month of a street is read from the index alone."""
+
+_REPORT_KINDS = ", ".join(
+    f"'{kind.value}'"
+    for kind in (
+        EventKind.accepted,
+        EventKind.assigned,
+        EventKind.rejected,
+        EventKind.duplicate,
+        EventKind.reported_in,
+        EventKind.escalated,
+        EventKind.overdue,
+        EventKind.reopened,
+        EventKind.rated,
+        EventKind.closed,
+    )
+)
+Index(
+    "ix_issue_events_report",
+    IssueEvent.issue_id,  # type: ignore[arg-type]
+    IssueEvent.kind,
+    IssueEvent.at,  # type: ignore[arg-type]
+    IssueEvent.note,  # type: ignore[arg-type]
+    sqlite_where=text(f"kind IN ({_REPORT_KINDS})"),
+    postgresql_where=text(f"kind IN ({_REPORT_KINDS})"),
+)
+"""The events the statistics read, with everything they read from them: the report never
+touches the table itself (the kinds are ``services.stats.REPORT_EVENT_KINDS``)."""

@@ -24,11 +24,17 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
+    Float,
+    Integer,
     Select,
+    String,
     and_,
+    bindparam,
     case,
+    cast,
     func,
     literal,
+    null,
     or_,
     select,
     union_all,
@@ -539,6 +545,22 @@ RESPONSE_KINDS = (
 )
 """The first of these events ends the wait for a response."""
 BREACH_KINDS = (EventKind.escalated, EventKind.overdue)
+REPORT_EVENT_KINDS: tuple[str, ...] = tuple(
+    k.value
+    for k in (*RESPONSE_KINDS, *BREACH_KINDS, EventKind.reopened, EventKind.rated, EventKind.closed)
+)
+"""The events the report reads; ``models/stats.py`` indexes exactly these (a partial index),
+so the list is rendered as literals for the planner to see that the index applies."""
+
+
+def report_event_kinds() -> Any:
+    return col(IssueEvent.kind).in_(
+        bindparam(
+            "report_event_kinds", list(REPORT_EVENT_KINDS), expanding=True, literal_execute=True
+        )
+    )
+
+
 RESOLVED_STATUSES = (IssueStatus.resolved, IssueStatus.closed)
 DISMISSED_STATUSES = (IssueStatus.rejected, IssueStatus.duplicate)
 
@@ -566,6 +588,7 @@ def _issue_facts(ctx: Context, unit_map: Any) -> Any:
         .join(Issue, col(Issue.id) == col(e.issue_id))
         .where(col(Issue.community_id).in_(_communities(ctx)))
         .where(col(Issue.created_at) >= ctx.start, col(Issue.created_at) < ctx.end)
+        .where(report_event_kinds())
         .group_by(col(e.issue_id))
         .subquery("issue_events_agg")
     )
@@ -592,47 +615,53 @@ def _issue_facts(ctx: Context, unit_map: Any) -> Any:
         .where(col(Issue.community_id).in_(_communities(ctx)))
         .where(col(Issue.created_at) >= ctx.start, col(Issue.created_at) < ctx.end)
         .cte("issue_facts")
+        .prefix_with("MATERIALIZED")
     )
 
 
+ISSUE_COUNTS = (
+    "issues_reported",
+    "issues_dismissed",
+    "issues_accepted_on_time",
+    "issues_resolved",
+    "issues_resolved_on_time",
+    "issues_to_handle",
+    "issues_reopened",
+    "issues_rated_satisfied",
+    "issues_rated_basic",
+    "issues_rated_unsatisfied",
+    "issues_rated_none",
+)
+
+
 async def _issues(session: AsyncSession, ctx: Context, unit_map: Any) -> dict[int, Values]:
+    """The issue counts per child and the two medians, in one statement over the cohort's
+    facts (computed once): count rows and median rows come back as one union."""
     facts = _issue_facts(ctx, unit_map)
     f = facts.c
     resolved = f.status.in_(_ids(RESOLVED_STATUSES))
     dismissed = f.status.in_(_ids(DISMISSED_STATUSES))
-    rows = await session.execute(
-        select(
-            f.child_id,
-            func.count().label("issues_reported"),
-            _sum(dismissed).label("issues_dismissed"),
-            _sum(and_(f.responded_at.is_not(None), f.response_breach == 0)).label(
-                "issues_accepted_on_time"
-            ),
-            _sum(resolved).label("issues_resolved"),
-            _sum(and_(resolved, f.handling_breach == 0)).label("issues_resolved_on_time"),
-            _sum(~dismissed).label("issues_to_handle"),
-            _sum(f.reopens > 0).label("issues_reopened"),
-            func.sum(f.satisfied).label("issues_rated_satisfied"),
-            func.sum(f.basic).label("issues_rated_basic"),
-            func.sum(f.unsatisfied).label("issues_rated_unsatisfied"),
-            func.sum(f.no_answer).label("issues_rated_none"),
-        ).group_by(f.child_id)
+    counts = (
+        func.count(),
+        _sum(dismissed),
+        _sum(and_(f.responded_at.is_not(None), f.response_breach == 0)),
+        _sum(resolved),
+        _sum(and_(resolved, f.handling_breach == 0)),
+        _sum(~dismissed),
+        _sum(f.reopens > 0),
+        func.coalesce(func.sum(f.satisfied), 0),
+        func.coalesce(func.sum(f.basic), 0),
+        func.coalesce(func.sum(f.unsatisfied), 0),
+        func.coalesce(func.sum(f.no_answer), 0),
     )
-    out: dict[int, Values] = {}
-    for row in rows.mappings():
-        values: Values = {k: int(v or 0) for k, v in row.items() if k != "child_id"}
-        values["issues_rating_asked"] = sum(
-            int(values[k] or 0)
-            for k in (
-                "issues_rated_satisfied",
-                "issues_rated_basic",
-                "issues_rated_unsatisfied",
-                "issues_rated_none",
-            )
-        )
-        out[int(row["child_id"])] = values
-    medians = await _medians(
-        session,
+    count_rows = select(
+        literal("count").label("part"),
+        f.child_id.label("k"),
+        cast(null(), String).label("metric"),
+        cast(null(), Float).label("value"),
+        *(c.label(key) for c, key in zip(counts, ISSUE_COUNTS, strict=True)),
+    ).group_by(f.child_id)
+    medians = _median_select(
         [
             (
                 "issues_median_hours_to_accept",
@@ -646,9 +675,31 @@ async def _issues(session: AsyncSession, ctx: Context, unit_map: Any) -> dict[in
                     f.resolved_at.is_not(None), resolved
                 ),
             ),
-        ],
+        ]
+    ).subquery("medians")
+    median_rows = select(
+        literal("median").label("part"),
+        medians.c.k,
+        medians.c.metric,
+        cast(medians.c.value, Float).label("value"),
+        *(cast(null(), Integer).label(key) for key in ISSUE_COUNTS),
     )
-    _merge(out, medians)
+    out: dict[int, Values] = {}
+    for row in (await session.execute(union_all(count_rows, median_rows))).mappings():
+        values = out.setdefault(int(row["k"]), {})
+        if row["part"] == "median":
+            values[str(row["metric"])] = round(float(row["value"]), 2)
+            continue
+        values.update({key: int(row[key] or 0) for key in ISSUE_COUNTS})
+        values["issues_rating_asked"] = sum(
+            int(row[key] or 0)
+            for key in (
+                "issues_rated_satisfied",
+                "issues_rated_basic",
+                "issues_rated_unsatisfied",
+                "issues_rated_none",
+            )
+        )
     return out
 
 
@@ -672,9 +723,16 @@ TOTAL = -1
 async def _medians(
     session: AsyncSession, parts: Sequence[tuple[str, Select[Any]]]
 ) -> dict[int, Values]:
-    """Medians per child and for the whole unit, in one statement: each part's rows are taken
-    once per child and once under TOTAL, ranked with window functions, and the middle one
-    (or the mean of the middle two) kept."""
+    out: dict[int, Values] = {}
+    for metric, k, value in (await session.execute(_median_select(parts))).all():
+        out.setdefault(int(k), {})[str(metric)] = round(float(value), 2)
+    return out
+
+
+def _median_select(parts: Sequence[tuple[str, Select[Any]]]) -> Select[Any]:
+    """Medians per child and for the whole unit (metric, key, median), in one statement: each
+    part's rows are taken once per child and once under TOTAL, ranked with window functions,
+    and the middle one (or the mean of the middle two) kept."""
     selects = []
     for metric, query in parts:
         sub = query.subquery()
@@ -694,8 +752,8 @@ async def _medians(
         .label("rn"),
         func.count().over(partition_by=(rows_all.c.metric, rows_all.c.k)).label("n"),
     ).subquery("ranked")
-    result = await session.execute(
-        select(ranked.c.metric, ranked.c.k, func.avg(ranked.c.value))
+    return (
+        select(ranked.c.metric, ranked.c.k, func.avg(ranked.c.value).label("value"))
         .where(
             or_(
                 ranked.c.rn == (ranked.c.n + 1) // 2,
@@ -704,10 +762,6 @@ async def _medians(
         )
         .group_by(ranked.c.metric, ranked.c.k)
     )
-    out: dict[int, Values] = {}
-    for metric, k, value in result.all():
-        out.setdefault(int(k), {})[str(metric)] = round(float(value), 2)
-    return out
 
 
 def _merge(into: dict[int, Values], more: Mapping[int, Values]) -> None:

@@ -2,7 +2,7 @@
 
 Revision ID: 0060
 Revises: 0040
-Create Date: 2026-11-23 09:05:56.855475
+Create Date: 2026-11-23 09:22:44.187016
 """
 
 from collections.abc import Sequence
@@ -41,11 +41,14 @@ def upgrade() -> None:
     with op.batch_alter_table('stats_exports', schema=None) as batch_op:
         batch_op.create_index('ix_stats_exports_due', ['status', 'created_at'], unique=False)
 
+    with op.batch_alter_table('issue_events', schema=None) as batch_op:
+        batch_op.create_index('ix_issue_events_report', ['issue_id', 'kind', 'at', 'note'], unique=False, sqlite_where=sa.text("kind IN ('accepted', 'assigned', 'rejected', 'duplicate', 'reported_in', 'escalated', 'overdue', 'reopened', 'rated', 'closed')"), postgresql_where=sa.text("kind IN ('accepted', 'assigned', 'rejected', 'duplicate', 'reported_in', 'escalated', 'overdue', 'reopened', 'rated', 'closed')"))
+
     with op.batch_alter_table('issues', schema=None) as batch_op:
         batch_op.create_index('ix_issues_community_created', ['community_id', 'created_at'], unique=False)
 
     with op.batch_alter_table('points_ledger', schema=None) as batch_op:
-        batch_op.create_index('ix_points_ledger_community_at', ['community_id', 'at'], unique=False)
+        batch_op.create_index('ix_points_ledger_community_at', ['community_id', 'at', 'grid_id', 'kind', 'points'], unique=False)
 
     with op.batch_alter_table('wishes', schema=None) as batch_op:
         batch_op.create_index('ix_wishes_community_created', ['community_id', 'created_at'], unique=False)
@@ -63,6 +66,9 @@ def downgrade() -> None:
 
     with op.batch_alter_table('issues', schema=None) as batch_op:
         batch_op.drop_index('ix_issues_community_created')
+
+    with op.batch_alter_table('issue_events', schema=None) as batch_op:
+        batch_op.drop_index('ix_issue_events_report', sqlite_where=sa.text("kind IN ('accepted', 'assigned', 'rejected', 'duplicate', 'reported_in', 'escalated', 'overdue', 'reopened', 'rated', 'closed')"), postgresql_where=sa.text("kind IN ('accepted', 'assigned', 'rejected', 'duplicate', 'reported_in', 'escalated', 'overdue', 'reopened', 'rated', 'closed')"))
 
     with op.batch_alter_table('stats_exports', schema=None) as batch_op:
         batch_op.drop_index('ix_stats_exports_due')
