@@ -659,6 +659,8 @@ async def _issues(session: AsyncSession, ctx: Context, unit_map: Any) -> dict[in
         f.child_id.label("k"),
         cast(null(), String).label("metric"),
         cast(null(), Float).label("value"),
+        cast(null(), Float).label("middle_sum"),
+        cast(null(), Integer).label("middle_count"),
         *(c.label(key) for c, key in zip(counts, ISSUE_COUNTS, strict=True)),
     ).group_by(f.child_id)
     medians = _median_select(
@@ -682,14 +684,23 @@ async def _issues(session: AsyncSession, ctx: Context, unit_map: Any) -> dict[in
         medians.c.k,
         medians.c.metric,
         cast(medians.c.value, Float).label("value"),
+        cast(medians.c.middle_sum, Float).label("middle_sum"),
+        medians.c.middle_count,
         *(cast(null(), Integer).label(key) for key in ISSUE_COUNTS),
     )
     out: dict[int, Values] = {}
+    collected = _Medians(out)
     for row in (await session.execute(union_all(count_rows, median_rows))).mappings():
-        values = out.setdefault(int(row["k"]), {})
         if row["part"] == "median":
-            values[str(row["metric"])] = round(float(row["value"]), 2)
+            collected.add(
+                str(row["metric"]),
+                int(row["k"]),
+                row["value"],
+                row["middle_sum"],
+                row["middle_count"],
+            )
             continue
+        values = out.setdefault(int(row["k"]), {})
         values.update({key: int(row[key] or 0) for key in ISSUE_COUNTS})
         values["issues_rating_asked"] = sum(
             int(row[key] or 0)
@@ -723,45 +734,63 @@ TOTAL = -1
 async def _medians(
     session: AsyncSession, parts: Sequence[tuple[str, Select[Any]]]
 ) -> dict[int, Values]:
-    out: dict[int, Values] = {}
-    for metric, k, value in (await session.execute(_median_select(parts))).all():
-        out.setdefault(int(k), {})[str(metric)] = round(float(value), 2)
-    return out
+    medians = _Medians()
+    for metric, k, value, middle_sum, middle_count in (
+        await session.execute(_median_select(parts))
+    ).all():
+        medians.add(str(metric), int(k), value, middle_sum, middle_count)
+    return medians.values
+
+
+@dataclass
+class _Medians:
+    """Collects :func:`_median_select` rows: each child's median, and the whole unit's middle
+    row(s), which may lie in two different children."""
+
+    values: dict[int, Values] = field(default_factory=dict)
+    middles: dict[str, tuple[float, int]] = field(default_factory=dict)
+
+    def add(self, metric: str, k: int, value: Any, middle_sum: Any, middle_count: Any) -> None:
+        self.values.setdefault(k, {})[metric] = round(float(value), 2)
+        if middle_count:
+            total, count = self.middles.get(metric, (0.0, 0))
+            self.middles[metric] = (total + float(middle_sum), count + int(middle_count))
+            self.values.setdefault(TOTAL, {})[metric] = round(
+                self.middles[metric][0] / self.middles[metric][1], 2
+            )
 
 
 def _median_select(parts: Sequence[tuple[str, Select[Any]]]) -> Select[Any]:
-    """Medians per child and for the whole unit (metric, key, median), in one statement: each
-    part's rows are taken once per child and once under TOTAL, ranked with window functions,
-    and the middle one (or the mean of the middle two) kept."""
-    selects = []
-    for metric, query in parts:
-        sub = query.subquery()
-        selects.append(
+    """Medians in one statement, with window functions over each part's (child, value) rows:
+    per child (metric, key, median) and, in the same rows, the sum and count of the whole
+    unit's middle row(s) (the middle one, or the two middle ones whose mean is the median)."""
+    rows_all = union_all(
+        *(
             select(literal(metric).label("metric"), sub.c.child_id.label("k"), sub.c.value)
+            for metric, query in parts
+            for sub in (query.subquery(),)
         )
-        selects.append(
-            select(literal(metric).label("metric"), literal(TOTAL).label("k"), sub.c.value)
-        )
-    rows_all = union_all(*selects).subquery("median_rows")
+    ).subquery("median_rows")
+    r = rows_all.c
     ranked = select(
-        rows_all.c.metric,
-        rows_all.c.k,
-        rows_all.c.value,
-        func.row_number()
-        .over(partition_by=(rows_all.c.metric, rows_all.c.k), order_by=rows_all.c.value)
-        .label("rn"),
-        func.count().over(partition_by=(rows_all.c.metric, rows_all.c.k)).label("n"),
+        r.metric,
+        r.k,
+        r.value,
+        func.row_number().over(partition_by=(r.metric, r.k), order_by=r.value).label("rn"),
+        func.count().over(partition_by=(r.metric, r.k)).label("n"),
+        func.row_number().over(partition_by=r.metric, order_by=r.value).label("rn_all"),
+        func.count().over(partition_by=r.metric).label("n_all"),
     ).subquery("ranked")
-    return (
-        select(ranked.c.metric, ranked.c.k, func.avg(ranked.c.value).label("value"))
-        .where(
-            or_(
-                ranked.c.rn == (ranked.c.n + 1) // 2,
-                ranked.c.rn == (ranked.c.n + 2) // 2,
-            )
-        )
-        .group_by(ranked.c.metric, ranked.c.k)
-    )
+    q = ranked.c
+    middle = or_(q.rn == (q.n + 1) // 2, q.rn == (q.n + 2) // 2)
+    middle_all = or_(q.rn_all == (q.n_all + 1) // 2, q.rn_all == (q.n_all + 2) // 2)
+    return select(
+        q.metric,
+        q.k,
+        func.avg(case((middle, q.value))).label("value"),
+        func.sum(case((middle_all, q.value))).label("middle_sum"),
+        func.count(case((middle_all, 1))).label("middle_count"),
+    ).group_by(q.metric, q.k)
 
 
 def _merge(into: dict[int, Values], more: Mapping[int, Values]) -> None:
