@@ -221,7 +221,7 @@ async def generate(url: str, issues: int, households: int, entries: int) -> dict
         event_id = 0
         for issue in issue_list:
             created = issue["created_at"]
-            events = [("reported", 0.0, None)]
+            events: list[tuple[str, float, str | None]] = [("reported", 0.0, None)]
             if issue["status"] != "new":
                 if r.random() < 0.1:
                     events.append(("escalated", 0.2, "response"))
@@ -232,8 +232,9 @@ async def generate(url: str, issues: int, households: int, entries: int) -> dict
                 if hours > 72:
                     events.append(("escalated", 72.0, "handling"))
                 if r.random() < 0.05:
-                    events += [("resolved", hours / 2, None), ("rated", hours / 2 + 1, "unsatisfied"),
-                               ("reopened", hours / 2 + 1, None)]  # fmt: skip
+                    half = hours / 2
+                    events += [("resolved", half, None), ("rated", half + 1, "unsatisfied"),
+                               ("reopened", half + 1, None)]  # fmt: skip
                 events.append(("resolved", hours, None))
                 if issue["status"] == "closed":
                     if r.random() < 0.8:
@@ -247,10 +248,10 @@ async def generate(url: str, issues: int, households: int, entries: int) -> dict
                        "at": created + timedelta(hours=hours), "note": note}  # fmt: skip
 
     counts = {"issues": issues, "issue_events": await load.batches("issue_events", event_rows())}
-    del issue_list
 
     wishes = issues // 10
-    wish_rows, wish_events = [], []
+    wish_rows: list[dict[str, Any]] = []
+    wish_events: list[dict[str, Any]] = []
     for i in range(1, wishes + 1):
         bid, gid, cid = buildings[r.randrange(len(buildings))]
         created = moment(r)
@@ -261,8 +262,9 @@ async def generate(url: str, issues: int, households: int, entries: int) -> dict
                           "unit_id": bid, "grid_id": gid, "community_id": cid,
                           "created_at": created, "updated_at": created})  # fmt: skip
         for day, action in enumerate(steps):
+            at = created + timedelta(days=day)
             wish_events.append({"id": len(wish_events) + 1, "wish_id": i, "action": action,
-                                "to_status": status, "at": created + timedelta(days=day)})  # fmt: skip
+                                "to_status": status, "at": at})  # fmt: skip
     await load.batches("wishes", wish_rows)
     counts["wishes"] = wishes
     counts["wish_events"] = await load.batches("wish_events", wish_events)
@@ -272,7 +274,9 @@ async def generate(url: str, issues: int, households: int, entries: int) -> dict
         {"id": 1002, "code": "b_elderly", "name": "压测独居", "interval_days": 14},
         {"id": 1003, "code": "b_income", "name": "压测低保", "interval_days": 30},
     ])  # fmt: skip
-    household_rows, links, visits = [], [], []
+    household_rows: list[dict[str, Any]] = []
+    links: list[dict[str, Any]] = []
+    visits: list[dict[str, Any]] = []
     for i in range(1, households + 1):
         bid, gid, _ = buildings[i % len(buildings)]
         tag = r.choice([None, None, 1001, 1002, 1003])
@@ -290,7 +294,9 @@ async def generate(url: str, issues: int, households: int, entries: int) -> dict
     counts["households"] = households
     counts["visits"] = await load.batches("visits", visits)
 
-    series, meetings, attendance = [], [], []
+    series: list[dict[str, Any]] = []
+    meetings: list[dict[str, Any]] = []
+    attendance: list[dict[str, Any]] = []
     for cid in communities:
         for s in range(10):
             sid = len(series) + 1
@@ -318,7 +324,8 @@ async def generate(url: str, issues: int, households: int, entries: int) -> dict
             member = r.randrange(21, MEMBERS + 1)
             gid, cid = home[member]
             redeem = r.random() < 0.05
-            yield {"id": i, "member_id": member, "points": -20 if redeem else r.choice([2, 3, 5, 10]),
+            points = -20 if redeem else r.choice([2, 3, 5, 10])
+            yield {"id": i, "member_id": member, "points": points,
                    "kind": "redemption" if redeem else "award",
                    "source": "store" if redeem else "visit", "at": moment(r),
                    "community_id": cid, "grid_id": gid, "dedupe_key": f"b:{i}"}  # fmt: skip
@@ -327,7 +334,8 @@ async def generate(url: str, issues: int, households: int, entries: int) -> dict
 
     def hour_rows() -> Iterable[dict[str, Any]]:
         for i in range(1, entries // 10 + 1):
-            yield {"id": i, "member_id": r.randrange(21, MEMBERS + 1), "minutes": r.choice([30, 60, 120]),
+            member = r.randrange(21, MEMBERS + 1)
+            yield {"id": i, "member_id": member, "minutes": r.choice([30, 60, 120]),
                    "source": "task", "at": moment(r), "dedupe_key": f"h:{i}"}  # fmt: skip
 
     counts["service_hours"] = await load.batches("service_hours", hour_rows())
