@@ -37,6 +37,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    text,
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -519,6 +520,15 @@ def _subtree_ids(ctx: Context, kind: UnitKind | None = None) -> Any:
     if kind is not None:
         query = query.where(col(Unit.kind) == kind.value)
     return query.scalar_subquery()
+
+
+async def _custom_plans(session: AsyncSession) -> None:
+    """PostgreSQL: plan the report's statements for their actual values. The driver prepares
+    statements, and after five runs PostgreSQL may switch to a generic plan that does not know
+    the period or the unit: for these one-off aggregates that plan can be thousands of times
+    slower (seen in bench/stats_report.py). Applies to the current transaction only."""
+    if dialect(session) == "postgresql":
+        await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
 
 
 def _hours(ctx: Context, later: Any, earlier: Any) -> Any:
@@ -1251,6 +1261,7 @@ async def build_report(
     progress: Callable[[int, int], Awaitable[None]] | None = None,
 ) -> Report:
     """The report without a permission check (jobs, the CLI and :func:`report`)."""
+    await _custom_plans(session)
     start, end = period.bounds(policy.zone)
     snapshot_day = min(end, now).astimezone(policy.zone).date()
     if min(end, now) == end:
@@ -1377,6 +1388,7 @@ async def league(
     """Departments called to the unit's issues reported in the period (no permission check:
     callers check the unit). Ranked by on-time report-in, then on-time resolution, then less
     rework; a department with fewer than ``policy.league_min_cases`` cases is listed unranked."""
+    await _custom_plans(session)
     start, end = period.bounds(policy.zone)
     ctx_community = await _ancestor(session, unit, UnitKind.community)
     communities: Any = (
@@ -1485,6 +1497,7 @@ async def trend(
 ) -> list[TrendPoint]:
     """Issues reported, resolved on time and satisfaction for ``count`` periods ending with
     ``period`` (same definitions as the report; one statement, bucketed by period)."""
+    await _custom_plans(session)
     periods = period.trend(count)
     bounds = [p.bounds(policy.zone) for p in periods]
     ctx = Context(
