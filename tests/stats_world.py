@@ -4,10 +4,13 @@ worked out by hand from this file (the comments say how)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, select
 
 from bot.db import Database
@@ -46,9 +49,19 @@ class StatsWorld:
     units: dict[str, UnitRef] = field(default_factory=dict)
     members: dict[str, int] = field(default_factory=dict)
     _seq: int = 0
+    session: AsyncSession | None = None
+    """While building: every row goes into this one transaction (fast set-up)."""
+
+    @asynccontextmanager
+    async def _tx(self) -> AsyncIterator[AsyncSession]:
+        if self.session is not None:
+            yield self.session
+            return
+        async with self.db.transaction() as session:
+            yield session
 
     async def _add(self, row: SQLModel) -> Any:
-        async with self.db.transaction() as session:
+        async with self._tx() as session:
             session.add(row)
             await session.flush()
             return row.id  # type: ignore[attr-defined]
@@ -70,7 +83,7 @@ class StatsWorld:
             ("XB2", UnitKind.building, "XG2"),
             ("XB3", UnitKind.building, "XG3"),
         ]
-        async with self.db.transaction() as session:
+        async with self._tx() as session:
             for code, kind, parent in tree:
                 parent_ref = self.units.get(parent) if parent else None
                 unit = Unit(
@@ -94,7 +107,7 @@ class StatsWorld:
 
     async def existing(self) -> StatsWorld:
         """Work on the org already in the database (the demo org in flow tests)."""
-        async with self.db.transaction() as session:
+        async with self._tx() as session:
             for unit in (await session.execute(select(Unit))).scalars():
                 self.units[unit.code] = UnitRef.of(unit)
             category = IssueCategory(code="x_other", name="其他")
@@ -108,7 +121,7 @@ class StatsWorld:
         return self.units[code].id
 
     async def person(self, name: str, *grants: tuple[Role, str]) -> int:
-        async with self.db.transaction() as session:
+        async with self._tx() as session:
             member = Member(
                 telegram_id=900_000 + len(self.members),
                 chat_id=900_000 + len(self.members),
@@ -124,7 +137,7 @@ class StatsWorld:
             return member.id
 
     async def actor(self, name: str) -> Actor:
-        async with self.db.transaction() as session:
+        async with self._tx() as session:
             return await load_actor(session, self.members[name])
 
     async def issue(
@@ -164,7 +177,7 @@ class StatsWorld:
             updated_at=created,
         )
         issue_id = await self._add(issue)
-        async with self.db.transaction() as session:
+        async with self._tx() as session:
             session.add(IssueEvent(issue_id=issue_id, kind=EventKind.reported, at=created))
             for kind, hours, note in events:
                 session.add(
@@ -200,7 +213,7 @@ class StatsWorld:
                 updated_at=created,
             )
         )
-        async with self.db.transaction() as session:
+        async with self._tx() as session:
             session.add(
                 WishEvent(
                     wish_id=wish_id, action="submit", to_status=WishStatus.submitted, at=created
@@ -244,7 +257,7 @@ class StatsWorld:
                 created_at=created,
             )
         )
-        async with self.db.transaction() as session:
+        async with self._tx() as session:
             for tag_id in tags:
                 session.add(HouseholdTagLink(household_id=household_id, tag_id=tag_id))
             for at, outcome in visits:
@@ -286,7 +299,7 @@ class StatsWorld:
                 invited_count=invited,
             )
         )
-        async with self.db.transaction() as session:
+        async with self._tx() as session:
             for n in range(checkins):
                 member = await self.person_in(session, f"attendee{n}")
                 session.add(
@@ -351,7 +364,14 @@ class StatsWorld:
 async def build(db: Database) -> StatsWorld:
     """The data set every statistics test reads; the expected figures are worked out in
     ``tests/services/test_stats.py``."""
-    w = await StatsWorld(db).org()
+    async with db.transaction() as session:
+        w = await StatsWorld(db, session=session).org()
+        await _fill(w)
+    w.session = None
+    return w
+
+
+async def _fill(w: StatsWorld) -> None:
     # People: v1 volunteers in XG1 and XG3 (two children of the street), v2 in XG2, v3 in XG3.
     await w.person("v1", (Role.volunteer, "XG1"), (Role.volunteer, "XG3"))
     await w.person("v2", (Role.volunteer, "XG2"))
@@ -491,4 +511,3 @@ async def build(db: Database) -> StatsWorld:
     await w.ledger("v2", oct_(12), -8, EntryKind.redemption, "XC1")
     await w.ledger("v2", oct_(13), 3, EntryKind.refund, "XC1")
     await w.ledger("v1", oct_(1) - timedelta(days=3), 50, EntryKind.award, "XG1")
-    return w
