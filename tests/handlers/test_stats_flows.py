@@ -162,3 +162,11 @@ async def test_weekly_digest_once_and_quiet_without_news(
     assert await weekly_digest(harness.app.db, settings, monday + timedelta(hours=2)) == 0
     # The Monday after: nothing happened in W46, nothing is sent.
     assert await weekly_digest(harness.app.db, settings, monday + timedelta(days=7)) == 0
+
+
+def test_the_statistics_jobs_are_scheduled(settings: Settings) -> None:
+    from bot.db import Database
+    from jobs.scheduler import job_table
+
+    ids = [job_id for job_id, _, _ in job_table(settings, Database(settings.database_url))]
+    assert {"stats.exports", "stats.digest"} <= set(ids)
