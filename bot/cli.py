@@ -567,6 +567,10 @@ from bot.cli_points import points_app  # noqa: E402  (its commands import from t
 
 app.add_typer(points_app, name="points")
 
+from bot.cli_stats import report_app  # noqa: E402  (its commands import from this module)
+
+app.add_typer(report_app, name="report")
+
 
 def main() -> None:  # pragma: no cover - console script entry
     try:

@@ -117,6 +117,12 @@ class Settings(BaseSettings):
     """Minutes before a task's shift starts when its takers are reminded (0: no reminder)."""
     task_widen_minutes: int = Field(default=30, ge=5, le=1440)
     """Default delay before an emergency call with empty slots widens to the next audience."""
+    stats_league_min_cases: int = Field(default=5, ge=1, le=1000)
+    """A department is ranked in the league table once it handled at least this many issues."""
+    stats_digest_weekday: int = Field(default=1, ge=1, le=7)
+    """Day of the coordinators' weekly statistics digest (1 Monday … 7 Sunday)."""
+    stats_digest_time: str = "09:00"
+    """Local time of the weekly statistics digest (HH:MM)."""
 
     @field_validator("telegram_token")
     @classmethod
@@ -174,7 +180,7 @@ class Settings(BaseSettings):
         parse_weekdays(value)
         return value.strip()
 
-    @field_validator("visit_nudge_time")
+    @field_validator("visit_nudge_time", "stats_digest_time")
     @classmethod
     def _clock_time(cls, value: str) -> str:
         match = re.fullmatch(r"(\d{1,2}):(\d{2})", value.strip())
@@ -243,6 +249,11 @@ class Settings(BaseSettings):
     @property
     def visit_nudge_at(self) -> time:
         hour, minute = self.visit_nudge_time.split(":")
+        return time(int(hour), int(minute))
+
+    @property
+    def stats_digest_at(self) -> time:
+        hour, minute = self.stats_digest_time.split(":")
         return time(int(hour), int(minute))
 
     @property

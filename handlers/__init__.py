@@ -10,6 +10,7 @@ from handlers import (
     menu,
     points,
     profile,
+    stats,
     store,
     tasks,
     visits,
@@ -30,6 +31,7 @@ ROUTERS: tuple[Router, ...] = (
     store.router,
     broadcasts.router,
     tasks.router,
+    stats.router,
 )
 
 

@@ -15,6 +15,7 @@ from jobs.housekeeping import housekeeping
 from jobs.issues import issue_deadlines
 from jobs.meetings import plan_meetings, send_meeting_reminders
 from jobs.points import hours_nudges
+from jobs.stats import stats_exports, weekly_digest
 from jobs.tasks import send_task_reminders, widen_emergency_calls
 from jobs.visits import refresh_intervals, run_visit_jobs
 from jobs.wishes import wish_deadlines
@@ -56,6 +57,8 @@ def job_table(settings: Settings, db: Database) -> list[tuple[str, timedelta | N
          lambda now: send_task_reminders(db, task_rules, now)),
         ("tasks.widen", timedelta(minutes=1),
          lambda now: widen_emergency_calls(db, task_rules, now)),
+        ("stats.exports", timedelta(seconds=10), lambda now: stats_exports(db, settings, now)),
+        ("stats.digest", timedelta(minutes=10), lambda now: weekly_digest(db, settings, now)),
     ]  # fmt: skip
 
 

@@ -1,0 +1,195 @@
+"""/stats: the one-table report for a unit and a period as a short text and a chart, with
+buttons to go down to a child, up to the parent (within one's scope), to another period, to the
+department league table and to the Excel export (/export)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.i18n import N_
+from handlers.context import Context
+from handlers.router import Router
+from services import stats
+from services import stats_export as exports
+from services.access import UnitRef
+from services.errors import InvalidInput
+from services.messages import Button, Photo
+from services.outbox import store_blob
+from services.stats import Period, PeriodKind, StatsPolicy
+from services.stats_chart import render_chart
+
+router = Router("stats")
+
+CHILD_BUTTONS = 8
+KIND_LABELS: dict[PeriodKind, str] = {
+    PeriodKind.week: N_("stats.kind_week"),
+    PeriodKind.month: N_("stats.kind_month"),
+    PeriodKind.quarter: N_("stats.kind_quarter"),
+    PeriodKind.year: N_("stats.kind_year"),
+}
+
+
+def policy_of(ctx: Context) -> StatsPolicy:
+    return StatsPolicy.from_settings(ctx.app.settings)
+
+
+def today(ctx: Context) -> Period:
+    local = ctx.now.astimezone(ctx.app.settings.zone).date()
+    return stats.current_period(PeriodKind.month, local)
+
+
+async def parse_args(ctx: Context) -> tuple[UnitRef | None, Period]:
+    """``/stats [CODE] [PERIOD]`` in any order; without a code the person's own scope."""
+    unit: UnitRef | None = None
+    period: Period | None = None
+    for token in ctx.incoming.args.split():
+        if token[:1].isdigit():
+            period = stats.parse_period(token)
+        else:
+            found = await stats.unit_by_code(ctx.session, token)
+            unit = await stats.require_unit(ctx.session, ctx.actor, found.id)
+    return unit, period or today(ctx)
+
+
+@router.command("stats", description=N_("stats.cmd_stats"), roles=stats.STATS_ROLES)
+async def stats_command(ctx: Context) -> None:
+    unit, period = await parse_args(ctx)
+    if unit is None:
+        scopes = stats.stats_scopes(ctx.actor)
+        if not scopes:
+            raise InvalidInput("stats.no_scope")
+        if len(scopes) > 1:
+            ctx.reply(
+                ctx.t("stats.choose_unit"),
+                [[Button(_label(ctx, u), payload=f"sx:{u.id}:{period.key}")] for u in scopes[:20]],
+            )
+            return
+        unit = scopes[0]
+    await show(ctx, unit.id, period, edit=False)
+
+
+def _label(ctx: Context, unit: UnitRef) -> str:
+    return f"{unit.label(ctx.t.locale)} ({unit.code})"[:60]
+
+
+def _period_arg(ctx: Context, index: int) -> Period:
+    try:
+        return stats.parse_period(ctx.button_args[index])
+    except (IndexError, InvalidInput):
+        raise InvalidInput("core.stale_button") from None
+
+
+@router.button("sx")
+async def stats_button(ctx: Context) -> None:
+    await show(ctx, ctx.int_arg(0), _period_arg(ctx, 1), edit=True)
+
+
+async def show(ctx: Context, unit_id: int, period: Period, *, edit: bool) -> None:
+    policy = policy_of(ctx)
+    report = await stats.report(ctx.session, ctx.actor, unit_id, period, ctx.now, policy)
+    text = stats.summary_text(ctx.t, report)
+    buttons = _buttons(ctx, report)
+    if edit:
+        ctx.edit(text, buttons)
+    else:
+        ctx.reply(text, buttons)
+    if report.empty:
+        return
+    points = await stats.trend(ctx.session, report.unit, period, ctx.now, policy)
+    png = await asyncio.to_thread(render_chart, report, points, ctx.t.locale)
+    blob_id = await store_blob(ctx.session, png, f"stats-{period.key}.png", "image/png")
+    ctx.send(
+        Photo(
+            blob_id=blob_id,
+            caption=ctx.t(
+                "stats.chart_caption",
+                unit=report.unit.label(ctx.t.locale),
+                period=stats.period_label(ctx.t, period),
+            ),
+        )
+    )
+
+
+def _buttons(ctx: Context, report: stats.Report) -> list[list[Button]]:
+    key = report.period.key
+    rows: list[list[Button]] = []
+    children = [row.unit for row in report.rows if not row.own][:CHILD_BUTTONS]
+    for index in range(0, len(children), 2):
+        rows.append(
+            [
+                Button(_label(ctx, u), payload=f"sx:{u.id}:{key}")
+                for u in children[index : index + 2]
+            ]
+        )
+    if report.parent is not None:
+        rows.append(
+            [
+                Button(
+                    ctx.t("stats.up", unit=report.parent.label(ctx.t.locale)),
+                    payload=f"sx:{report.parent.id}:{key}",
+                )
+            ]
+        )
+    unit_id = report.unit.id
+    navigation = [
+        Button(ctx.t("stats.previous"), payload=f"sx:{unit_id}:{report.period.previous().key}")
+    ]
+    current = today(ctx)
+    for kind, label in KIND_LABELS.items():
+        if kind != report.period.kind:
+            other = stats.current_period(kind, min(report.period.last, current.last))
+            navigation.append(Button(ctx.t(label), payload=f"sx:{unit_id}:{other.key}"))
+    following = report.period.next()
+    if following.first <= ctx.now.astimezone(ctx.app.settings.zone).date():
+        navigation.append(Button(ctx.t("stats.next"), payload=f"sx:{unit_id}:{following.key}"))
+    rows.append(navigation)
+    rows.append(
+        [
+            Button(ctx.t("stats.league"), payload=f"sxl:{unit_id}:{key}"),
+            Button(ctx.t("stats.export"), payload=f"sxe:{unit_id}:{key}"),
+        ]
+    )
+    return rows
+
+
+@router.button("sxl")
+async def league_button(ctx: Context) -> None:
+    period = _period_arg(ctx, 1)
+    policy = policy_of(ctx)
+    unit, table = await stats.league_for(ctx.session, ctx.actor, ctx.int_arg(0), period, policy)
+    ctx.edit(
+        stats.league_text(ctx.t, unit, period, table, policy.league_min_cases),
+        [[Button(ctx.t("stats.back"), payload=f"sx:{unit.id}:{period.key}")]],
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# /export
+
+
+@router.command("export", description=N_("stats.cmd_export"), roles=stats.STATS_ROLES)
+async def export_command(ctx: Context) -> None:
+    unit, period = await parse_args(ctx)
+    if unit is None:
+        scopes = stats.stats_scopes(ctx.actor)
+        if not scopes:
+            raise InvalidInput("stats.no_scope")
+        unit = scopes[0]
+    await _export(ctx, unit.id, period)
+
+
+@router.button("sxe")
+async def export_button(ctx: Context) -> None:
+    await _export(ctx, ctx.int_arg(0), _period_arg(ctx, 1))
+
+
+async def _export(ctx: Context, unit_id: int, period: Period) -> None:
+    """The workbook is built by the export job (jobs/stats.py), off this update: it shows its
+    progress by editing one message and then sends the file."""
+    queued = await exports.request_export(
+        ctx.session, ctx.actor, unit_id, period, ctx.now, ctx.t.locale
+    )
+    if not queued.created:
+        ctx.answer(ctx.t("stats.export_already"))
+        return
+    ctx.answer(ctx.t("stats.export_queued"))

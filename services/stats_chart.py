@@ -1,0 +1,130 @@
+"""The statistics chart: a PNG with the unit's trend over the last periods and its children
+side by side. Rendered with matplotlib's Agg backend; callers run it off the event loop
+(``asyncio.to_thread``), as it takes a few hundred milliseconds."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from functools import cache
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from matplotlib import font_manager
+from matplotlib.figure import Figure
+
+from services.stats import Report, TrendPoint
+
+CJK_FONTS = (
+    "Noto Sans CJK SC",
+    "Noto Sans SC",
+    "Source Han Sans SC",
+    "WenQuanYi Zen Hei",
+    "WenQuanYi Micro Hei",
+    "SimHei",
+    "Microsoft YaHei",
+    "PingFang SC",
+)
+
+SHARES: tuple[tuple[str, str, str], ...] = (
+    ("issues_accepted_on_time_share", "按时受理", "On-time response"),
+    ("issues_resolved_on_time_share", "按期办结", "On-time resolution"),
+    ("issues_satisfied_share", "满意", "Satisfied"),
+    ("households_covered_share", "走访覆盖", "Visit coverage"),
+    ("meetings_attendance_share", "出席", "Attendance"),
+)
+CHILDREN_SHOWN = 12
+
+
+@cache
+def cjk_font() -> str | None:
+    """A Chinese-capable font installed on this machine, if any; without one the chart is
+    labelled in English and with unit codes (Chinese glyphs would show as boxes)."""
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    return next((name for name in CJK_FONTS if name in installed), None)
+
+
+def render_chart(
+    report: Report, points: Sequence[TrendPoint], locale: str, *, dpi: int = 110
+) -> bytes:
+    """The PNG: left the trend (issues reported as bars, on-time resolution and satisfaction
+    as lines), right the children (or the unit itself) side by side on the main shares."""
+    font = cjk_font()
+    chinese = locale != "en" and font is not None
+
+    def text(zh: str, en: str) -> str:
+        return zh if chinese else en
+
+    def unit_name(code: str, name: str, name_en: str | None) -> str:
+        if chinese:
+            return name
+        return name_en or code
+
+    with matplotlib.rc_context({"font.family": [font, "DejaVu Sans"]} if font else None):
+        figure = Figure(figsize=(11, 4.6), dpi=dpi)
+        left, right = figure.subplots(1, 2, width_ratios=(1.1, 1))
+        labels = [p.period.key for p in points]
+        positions = list(range(len(points)))
+        left.bar(
+            positions, [p.reported for p in points], color="#9ecae1", label=text("上报", "Reported")
+        )
+        left.set_xticks(positions, labels, rotation=45, ha="right", fontsize=8)
+        left.set_ylabel(text("上报数", "Issues reported"))
+        shares = left.twinx()
+        shares.set_ylim(0, 105)
+        shares.plot(
+            positions,
+            [
+                None if p.resolved_on_time_share is None else p.resolved_on_time_share * 100
+                for p in points
+            ],
+            marker="o",
+            color="#d62728",
+            label=text("按期办结率 %", "On-time resolution %"),
+        )
+        shares.plot(
+            positions,
+            [None if p.satisfied_share is None else p.satisfied_share * 100 for p in points],
+            marker="s",
+            color="#2ca02c",
+            label=text("满意率 %", "Satisfied %"),
+        )
+        shares.set_ylabel("%")
+        handles = left.get_legend_handles_labels()
+        more = shares.get_legend_handles_labels()
+        left.legend(handles[0] + more[0], handles[1] + more[1], loc="upper left", fontsize=8)
+        unit = report.unit
+        left.set_title(
+            text("趋势", "Trend") + f" · {unit_name(unit.code, unit.name, unit.name_en)}",
+            fontsize=10,
+        )
+
+        rows = [r for r in report.rows if not r.own][:CHILDREN_SHOWN]
+        groups = (
+            [(unit_name(r.unit.code, r.unit.name, r.unit.name_en), r.values) for r in rows]
+            if rows
+            else [(unit_name(unit.code, unit.name, unit.name_en), report.total)]
+        )
+        width = 0.8 / len(SHARES)
+        for index, (key, zh, en) in enumerate(SHARES):
+            values = [float(values.get(key) or 0) * 100 for _, values in groups]
+            right.bar(
+                [g + index * width - 0.4 + width / 2 for g in range(len(groups))],
+                values,
+                width,
+                label=text(zh, en),
+            )
+        right.set_xticks(
+            range(len(groups)), [name for name, _ in groups], rotation=30, ha="right", fontsize=8
+        )
+        right.set_ylim(0, 130)
+        right.set_yticks(range(0, 101, 20))
+        right.set_ylabel("%")
+        right.legend(fontsize=7, loc="upper right", ncols=2)
+        right.set_title(f"{text('各单位对比', 'Side by side')} · {report.period.key}", fontsize=10)
+        figure.tight_layout()
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png")
+    return buffer.getvalue()

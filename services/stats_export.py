@@ -1,0 +1,370 @@
+"""The statistics workbook (Excel): a sheet per section with the unit's children as rows, the
+department league table and the metric definitions. Written with openpyxl's write-only mode,
+so rows stream out instead of building the whole sheet in memory.
+
+In the chat an export is a row (``stats_exports``) that the export job picks up: the person's
+update answers at once, the job edits one "preparing…" message as the sections are done, and
+sends the file at the end."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
+from sqlalchemy import or_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from bot.db import Database
+from bot.i18n import Translator, translator
+from models.org import Unit
+from models.stats import ExportStatus, StatsExport
+from services import stats
+from services.access import Actor, UnitRef
+from services.errors import InvalidInput
+from services.messages import Document, Edit, Text
+from services.outbox import notify, notify_member, store_blob
+from services.sql import insert_ignore, skip_locked
+from services.stats import (
+    LEAGUE_COLUMNS,
+    SECTION_LABELS,
+    LeagueRow,
+    MetricUnit,
+    Period,
+    Report,
+    Section,
+    StatsPolicy,
+    metrics_of,
+)
+
+log = logging.getLogger(__name__)
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+STALE_RUN = timedelta(minutes=15)
+"""A running export not finished after this long (its process died) is taken up again."""
+FORMATS: dict[MetricUnit, str] = {
+    MetricUnit.number: "0",
+    MetricUnit.share: "0.0%",
+    MetricUnit.hours: "0.0",
+    MetricUnit.days: "0.0",
+    MetricUnit.points: "0",
+}
+BOLD = Font(bold=True)
+
+
+def _pick(locale: str, zh: str, en: str) -> str:
+    return en if locale == "en" else zh
+
+
+def _cell(sheet: Any, value: Any, fmt: str | None = None, bold: bool = False) -> Any:
+    cell = WriteOnlyCell(sheet, value=value)
+    if fmt:
+        cell.number_format = fmt
+    if bold:
+        cell.font = BOLD
+    return cell
+
+
+def _sheet(
+    book: Workbook, title: str, heading: str, headers: Sequence[str], widths: Sequence[float]
+) -> Any:
+    """A sheet with a title line and a header row, both frozen, and column widths set (in
+    write-only mode these must be set before the first row)."""
+    sheet: Any = book.create_sheet(title=title[:31])
+    sheet.freeze_panes = "C3"
+    for index, width in enumerate(widths, start=1):
+        sheet.column_dimensions[get_column_letter(index)].width = width
+    sheet.append([_cell(sheet, heading, bold=True)])
+    sheet.append([_cell(sheet, h, bold=True) for h in headers])
+    return sheet
+
+
+def write_workbook(
+    report: Report, league: Sequence[LeagueRow], locale: str, *, minimum: int = 0
+) -> bytes:
+    """The workbook as bytes: numbers as numbers (shares as fractions formatted as percent,
+    an undefined share or median as an empty cell)."""
+    t = translator(locale)
+    book = Workbook(write_only=True)
+    unit_name = f"{report.unit.label(locale)} ({report.unit.code})"
+    period = stats.period_label(t, report.period)
+    unit_header = _pick(locale, "单位", "Unit")
+    code_header = _pick(locale, "代码", "Code")
+    total_label = _pick(locale, "合计", "Total")
+    own_label = _pick(locale, "（本级）", " (itself)")
+    for section in Section:
+        metrics = metrics_of(section)
+        tags = report.tags if section == Section.visits else ()
+        headers = [unit_header, code_header] + [m.label(locale) for m in metrics]
+        headers += [
+            _pick(locale, f"逾期：{tag.label(locale)}", f"Overdue: {tag.label(locale)}")
+            for tag in tags
+        ]
+        widths = [24.0, 10.0] + [
+            max(12.0, min(28.0, len(h) * (2.0 if locale != "en" else 1.1))) for h in headers[2:]
+        ]
+        title = _pick(locale, *SECTION_LABELS[section])
+        sheet = _sheet(book, title, f"{title} · {unit_name} · {period}", headers, widths)
+        lines: list[tuple[str, str, stats.Values, dict[str, int]]] = [
+            (
+                row.unit.label(locale) + (own_label if row.own else ""),
+                row.unit.code,
+                row.values,
+                row.overdue_by_tag,
+            )
+            for row in report.rows
+        ]
+        lines.append((total_label, report.unit.code, report.total, report.overdue_by_tag))
+        for index, (name, code, values, by_tag) in enumerate(lines):
+            last = index == len(lines) - 1
+            cells = [_cell(sheet, name, bold=last), _cell(sheet, code, bold=last)]
+            cells += [_cell(sheet, values.get(m.key), FORMATS[m.unit], last) for m in metrics]
+            cells += [_cell(sheet, by_tag.get(tag.code, 0), "0", last) for tag in tags]
+            sheet.append(cells)
+
+    title = _pick(locale, "部门排名", "Departments")
+    headers = [_pick(locale, "名次", "Rank"), _pick(locale, "部门", "Department")] + [
+        _pick(locale, zh, en) for _, zh, en in LEAGUE_COLUMNS
+    ]
+    sheet = _sheet(
+        book, title, f"{title} · {unit_name} · {period}", headers, [8, 24, 12, 16, 16, 12]
+    )
+    for row in league:
+        sheet.append(
+            [
+                _cell(sheet, row.rank),
+                _cell(sheet, row.name),
+                _cell(sheet, row.cases, "0"),
+                _cell(sheet, row.report_in_share, "0.0%"),
+                _cell(sheet, row.resolved_share, "0.0%"),
+                _cell(sheet, row.rework_share, "0.0%"),
+            ]
+        )
+    if minimum:
+        sheet.append([_cell(sheet, t("stats.league_unranked", minimum=minimum))])
+
+    title = _pick(locale, "指标说明", "Definitions")
+    headers = [
+        _pick(locale, "板块", "Section"),
+        _pick(locale, "代码", "Key"),
+        _pick(locale, "指标", "Figure"),
+        _pick(locale, "单位", "Unit"),
+        _pick(locale, "汇总方式", "Roll-up"),
+    ]
+    sheet = _sheet(book, title, f"{title} · docs/metrics.md", headers, [14, 34, 28, 10, 12])
+    for metric in stats.METRICS:
+        sheet.append(
+            [
+                _pick(locale, *SECTION_LABELS[metric.section]),
+                metric.key,
+                metric.label(locale),
+                metric.unit.value,
+                metric.rollup.value,
+            ]
+        )
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+Progress = Callable[[int, int], Awaitable[None]]
+
+
+async def build_export(
+    session: AsyncSession,
+    unit: UnitRef,
+    period: Period,
+    now: datetime,
+    policy: StatsPolicy,
+    locale: str,
+    progress: Progress | None = None,
+) -> bytes:
+    """Read the report and the league table (no permission check: callers check the unit),
+    then write the workbook on a worker thread."""
+    report = await stats.build_report(session, unit, period, now, policy, progress=progress)
+    league = await stats.league(session, unit, period, policy)
+    return await asyncio.to_thread(
+        write_workbook, report, league, locale, minimum=policy.league_min_cases
+    )
+
+
+def filename(unit: UnitRef, period: Period) -> str:
+    return f"stats-{unit.code}-{period.key.replace('..', '_')}.xlsx"
+
+
+# ---------------------------------------------------------------------------------------------
+# Exports asked for in the chat
+
+
+@dataclass(frozen=True)
+class Queued:
+    export_id: int | None
+    created: bool
+
+
+async def request_export(
+    session: AsyncSession,
+    actor: Actor,
+    unit_id: int,
+    period: Period,
+    now: datetime,
+    locale: str,
+) -> Queued:
+    """Queue a workbook for the actor (scope checked here); a second request for the same unit
+    and period while the first is still being built changes nothing."""
+    unit = await stats.require_unit(session, actor, unit_id)
+    if actor.member_id is None:
+        raise InvalidInput("core.join_first")
+    key = f"{actor.member_id}:{unit.id}:{period.key}"
+    export_id = await insert_ignore(
+        session,
+        StatsExport,
+        {
+            "member_id": actor.member_id,
+            "unit_id": unit.id,
+            "period": period.key,
+            "locale": locale,
+            "status": ExportStatus.pending.value,
+            "live_key": key,
+            "created_at": now,
+        },
+        conflict=["live_key"],
+        returning="id",
+    )
+    if export_id is None:
+        return Queued(None, False)
+    t = translator(locale)
+    rows = await notify_member(
+        session,
+        actor.member_id,
+        Text(_progress_text(t, unit, period, 0, 1)),
+        now,
+    )
+    await session.execute(
+        update(StatsExport)
+        .where(col(StatsExport.id) == export_id)
+        .values(progress_outbox_id=rows[0].id if rows else None)
+    )
+    return Queued(int(export_id), True)
+
+
+def _progress_text(t: Translator, unit: UnitRef, period: Period, done: int, total: int) -> str:
+    return t(
+        "stats.export_progress",
+        unit=unit.label(t.locale),
+        period=stats.period_label(t, period),
+        percent=int(done * 100 / total) if total else 0,
+    )
+
+
+async def _claim(session: AsyncSession, now: datetime, limit: int) -> list[StatsExport]:
+    due = (
+        (
+            await session.execute(
+                skip_locked(
+                    session,
+                    select(StatsExport)
+                    .where(
+                        or_(
+                            col(StatsExport.status) == ExportStatus.pending.value,
+                            (col(StatsExport.status) == ExportStatus.running.value)
+                            & (col(StatsExport.started_at) < now - STALE_RUN),
+                        )
+                    )
+                    .order_by(col(StatsExport.created_at), col(StatsExport.id))
+                    .limit(limit),
+                )
+            )
+        )
+        .scalars()
+        .all()
+    )
+    for export in due:
+        export.status = ExportStatus.running
+        export.started_at = now
+    await session.flush()
+    return list(due)
+
+
+async def run_exports(db: Database, policy: StatsPolicy, now: datetime, *, limit: int = 2) -> int:
+    """The export job: claim queued exports, build each through a read-only session (off the
+    event loop on SQLite), editing the progress message as sections finish, and send the file."""
+    async with db.transaction() as session:
+        claimed = await _claim(session, now, limit)
+    done = 0
+    for export in claimed:
+        try:
+            await _run_one(db, export, policy, now)
+            done += 1
+        except Exception as error:
+            log.exception("statistics export %s failed", export.id)
+            async with db.transaction() as session:
+                await _finish(session, export, now, ExportStatus.failed, str(error)[:300])
+                await _edit(session, export, now, lambda t: t("stats.export_failed"))
+    return done
+
+
+async def _edit(
+    session: AsyncSession, export: StatsExport, now: datetime, text: Callable[[Translator], str]
+) -> None:
+    progress_id = export.progress_outbox_id
+    if progress_id is None:
+        return
+    await notify(session, export.member_id, now, lambda t: Edit(text(t), outbox_id=progress_id))
+
+
+async def _finish(
+    session: AsyncSession,
+    export: StatsExport,
+    now: datetime,
+    status: ExportStatus,
+    error: str | None = None,
+) -> None:
+    await session.execute(
+        update(StatsExport)
+        .where(col(StatsExport.id) == export.id)
+        .values(status=status.value, done_at=now, live_key=None, error=error)
+    )
+
+
+async def _run_one(db: Database, export: StatsExport, policy: StatsPolicy, now: datetime) -> None:
+    period = stats.parse_period(export.period)
+    async with db.transaction() as session:
+        found = await session.get(Unit, export.unit_id)
+        assert found is not None
+        unit = UnitRef.of(found)
+
+    async def progress(step: int, steps: int) -> None:
+        async with db.transaction() as session:
+            await _edit(
+                session, export, now, lambda t: _progress_text(t, unit, period, step, steps)
+            )
+
+    async with db.reading() as session:
+        data = await build_export(session, unit, period, now, policy, export.locale, progress)
+    async with db.transaction() as session:
+        blob_id = await store_blob(session, data, filename(unit, period), XLSX)
+        await notify(
+            session,
+            export.member_id,
+            now,
+            lambda t: Document(
+                blob_id=blob_id,
+                caption=t(
+                    "stats.export_caption",
+                    unit=unit.label(t.locale),
+                    period=stats.period_label(t, period),
+                ),
+            ),
+        )
+        await _edit(session, export, now, lambda t: _progress_text(t, unit, period, 1, 1))
+        await _finish(session, export, now, ExportStatus.done)

@@ -1,0 +1,172 @@
+"""/stats and /export in the chat: the summary, the chart, the buttons, the scope, the export
+job's progress and file, and the coordinators' weekly digest."""
+
+from __future__ import annotations
+
+import io
+import struct
+from datetime import UTC, datetime, timedelta
+
+from openpyxl import load_workbook
+
+from bot.settings import Settings
+from jobs.stats import stats_exports, weekly_digest
+from models.issues import IssueStatus
+from tests.conftest import ALICE, COORDINATOR, RESIDENT
+from tests.harness import Harness
+from tests.households_world import deliver_queued, empty_registry
+from tests.stats_world import StatsWorld
+
+NOVEMBER_5 = datetime(2026, 11, 5, 2, tzinfo=UTC)
+
+
+async def some_issues(harness: Harness) -> StatsWorld:
+    """Two issues in G1 and one in G2 reported in November 2026 (the harness's month)."""
+    world = await StatsWorld(harness.app.db).existing()
+    await world.issue(
+        "G1", NOVEMBER_5, IssueStatus.closed,
+        [("accepted", 1, None), ("resolved", 5, None), ("rated", 6, "satisfied"),
+         ("closed", 6, None)],
+        resolved_after=5,
+    )  # fmt: skip
+    await world.issue("G1", NOVEMBER_5, IssueStatus.new, [("escalated", 1, "response")])
+    await world.issue("G2", NOVEMBER_5 + timedelta(days=1), IssueStatus.accepted,
+                      [("accepted", 2, None)])  # fmt: skip
+    return world
+
+
+async def test_coordinator_gets_summary_chart_and_buttons(harness: Harness) -> None:
+    await harness.send(COORDINATOR, "/start demo-coordinator")
+    world = await some_issues(harness)
+    sent = await harness.send(COORDINATOR, "/stats")
+    summary, chart = sent[-2], sent[-1]
+    assert summary.text.splitlines()[0].startswith("📊 ")
+    assert "(C1)" in summary.text.splitlines()[0]
+    assert "上报 3 · 按时受理 67% · 按期办结 33% · 重新办理 0" in summary.text
+    assert "满意 100%" in summary.text
+    g1 = world.id("G1")
+    assert f"sx:{g1}:2026-11" in summary.payloads()
+    assert f"sx:{world.id('C1')}:2026-10" in summary.payloads()  # previous month
+    assert not any(p.startswith(f"sx:{world.id('S1')}") for p in summary.payloads())
+    assert chart.kind == "photo"
+    assert chart.upload is not None
+    png = chart.upload.data
+    assert png.startswith(b"\x89PNG")
+    assert 20_000 < len(png) < 2_000_000
+    assert struct.unpack(">II", png[16:24]) == (1210, 506)
+
+    # Down to a grid: the text is replaced in place, a new chart comes, the way up is a button.
+    after = await harness.press(COORDINATOR, f"sx:{g1}:2026-11", summary)
+    assert summary.edits == 1
+    assert "(G1)" in summary.text.splitlines()[0]
+    assert "上报 2" in summary.text
+    assert summary.button("⬆")
+    assert [m.kind for m in after] == ["photo"]
+
+    # Another period kind and the league table.
+    await harness.press(COORDINATOR, summary.button("季"), summary)
+    assert "2026-Q4" in summary.text
+    await harness.press(COORDINATOR, summary.button("部门排名"), summary)
+    assert "这一期没有吹哨到部门的事项" in summary.text
+
+
+async def test_scope_and_bad_input(harness: Harness) -> None:
+    await harness.send(COORDINATOR, "/start demo-coordinator")
+    await harness.send(RESIDENT, "/start demo-resident")
+    world = await some_issues(harness)
+    # A forged button for the street, a typed code of another community: refused.
+    street = world.id("S1")
+    refused = await harness.press(COORDINATOR, f"sx:{street}:2026-11")
+    assert refused[-1].text == "抱歉，您没有权限执行此操作。"
+    typed = await harness.send(COORDINATOR, "/stats C2")
+    assert typed[-1].text == "抱歉，您没有权限执行此操作。"
+    unknown = await harness.send(COORDINATOR, "/stats NOPE")
+    assert unknown[-1].text == "没有这个单位代码。"
+    bad = await harness.send(COORDINATOR, "/stats 2026-13")
+    assert bad[-1].text.startswith("看不懂这个时段")
+    stale = await harness.press(COORDINATOR, f"sx:{world.id('C1')}:garbage")
+    assert stale[-1].text != ""
+    assert "📊" not in stale[-1].text
+    # A resident has no /stats.
+    answer = await harness.send(RESIDENT, "/stats")
+    assert "📊" not in answer[-1].text
+    # An empty period: said plainly, and no chart.
+    empty = await harness.send(COORDINATOR, "/stats 2025-01")
+    assert len(empty) == 1
+    assert "这一期没有数据" in empty[0].text
+
+
+async def test_export_runs_as_a_job_with_progress(harness: Harness, settings: Settings) -> None:
+    await harness.send(ALICE, "/start demo-coordinator")
+    await some_issues(harness)
+    summary = (await harness.send(ALICE, "/stats"))[-2]
+    await harness.press(ALICE, summary.button("Excel"), summary)
+    assert harness.last_toast() == "Started; you get the file when it is ready."
+    await deliver_queued(harness)
+    progress = harness.last(ALICE)
+    assert progress.text.startswith("⏳ Preparing the workbook")
+    assert progress.text.endswith(": 0%")
+    # A second tap while it is queued changes nothing.
+    await harness.press(ALICE, summary.button("Excel"), summary)
+    assert harness.last_toast() == "That workbook is being prepared already."
+    assert harness.last(ALICE) is progress
+
+    assert await stats_exports(harness.app.db, settings, harness.clock()) == 1
+    await deliver_queued(harness)
+    document = harness.last(ALICE)
+    assert document.kind == "document"
+    assert document.upload is not None
+    assert document.upload.filename == "stats-C1-2026-11.xlsx"
+    assert progress.text.endswith(": 100%")
+    assert progress.edits >= 2
+    book = load_workbook(io.BytesIO(document.upload.data))
+    sheet = book["Issues"]
+    assert [c.value for c in sheet[3][1:3]] == ["G1", 2]
+    assert [c.value for c in sheet[4][1:3]] == ["G2", 1]
+    assert str(sheet["A1"].value).startswith("Issues · ")
+    # Nothing left to do.
+    assert await stats_exports(harness.app.db, settings, harness.clock()) == 0
+
+
+async def test_export_command_uses_the_typed_unit_and_period(
+    harness: Harness, settings: Settings
+) -> None:
+    await harness.send(COORDINATOR, "/start demo-coordinator")
+    await some_issues(harness)
+    await harness.send(COORDINATOR, "/export G2 2026-11")
+    await deliver_queued(harness)
+    assert harness.last(COORDINATOR).text.startswith("⏳ 正在生成")
+    await stats_exports(harness.app.db, settings, harness.clock())
+    await deliver_queued(harness)
+    assert harness.last(COORDINATOR).upload is not None
+    assert harness.last(COORDINATOR).upload.filename == "stats-G2-2026-11.xlsx"  # type: ignore[union-attr]
+    refused = await harness.send(COORDINATOR, "/export S1 2026-11")
+    assert refused[-1].text == "抱歉，您没有权限执行此操作。"
+
+
+async def test_weekly_digest_once_and_quiet_without_news(
+    harness: Harness, settings: Settings
+) -> None:
+    await harness.send(COORDINATOR, "/start demo-coordinator")
+    await empty_registry(harness.app.db)  # the demo's visits would count as news
+    await some_issues(harness)
+    # Monday 9 November 2026, 09:00 in Shanghai: last week (2026-W45) had three reports.
+    monday = datetime(2026, 11, 9, 1, 0, tzinfo=UTC)
+    assert await weekly_digest(harness.app.db, settings, monday - timedelta(minutes=5)) == 0
+    assert await weekly_digest(harness.app.db, settings, monday) == 1
+    await deliver_queued(harness)
+    text, chart = harness.transport.chats[COORDINATOR.id][-2:]
+    assert text.text.startswith("🗓 每周统计")
+    assert "2026-W45" in text.text
+    assert chart.kind == "photo"
+    assert await weekly_digest(harness.app.db, settings, monday + timedelta(hours=2)) == 0
+    # The Monday after: nothing happened in W46, nothing is sent.
+    assert await weekly_digest(harness.app.db, settings, monday + timedelta(days=7)) == 0
+
+
+def test_the_statistics_jobs_are_scheduled(settings: Settings) -> None:
+    from bot.db import Database
+    from jobs.scheduler import job_table
+
+    ids = [job_id for job_id, _, _ in job_table(settings, Database(settings.database_url))]
+    assert {"stats.exports", "stats.digest"} <= set(ids)
