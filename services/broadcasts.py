@@ -324,14 +324,7 @@ async def report_of(session: AsyncSession, broadcast_id: int) -> Report:
     broadcast = await session.get(Broadcast, broadcast_id)
     if broadcast is None:
         raise NotFound("broadcasts.unknown")
-    counts: dict[str, int] = {}
-    rows = await session.execute(
-        select(col(OutboxMessage.status), func.count())
-        .where(col(OutboxMessage.source) == source_of(broadcast_id))
-        .group_by(col(OutboxMessage.status))
-    )
-    for status, number in rows.all():
-        counts[str(status)] = int(number)
+    delivered = await outbox.outcomes(session, source_of(broadcast_id))
     reasons = await session.execute(
         select(col(OutboxMessage.error), func.count())
         .where(col(OutboxMessage.source) == source_of(broadcast_id))
@@ -349,10 +342,10 @@ async def report_of(session: AsyncSession, broadcast_id: int) -> Report:
     return Report(
         broadcast_id=broadcast_id,
         recipients=broadcast.recipients,
-        queued=counts.get(OutboxStatus.pending, 0) + counts.get(OutboxStatus.sending, 0),
-        sent=counts.get(OutboxStatus.sent, 0),
-        failed=counts.get(OutboxStatus.failed, 0) + counts.get(OutboxStatus.cancelled, 0),
-        blocked=counts.get(OutboxStatus.blocked, 0),
+        queued=delivered.queued,
+        sent=delivered.sent,
+        failed=delivered.failed + delivered.cancelled,
+        blocked=delivered.blocked,
         acknowledged=int(acknowledged.scalar_one()),
         ask_ack=broadcast.ask_ack,
         urgent=broadcast.urgent,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -464,4 +464,31 @@ async def release_ids(session: AsyncSession, ids: Sequence[int]) -> None:
         .where(col(OutboxMessage.id).in_(list(ids)))
         .where(col(OutboxMessage.status) == OutboxStatus.sending)
         .values(status=OutboxStatus.pending, lease_owner=None, lease_until=None)
+    )
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """What became of the messages queued under one ``source`` (a broadcast, a task)."""
+
+    queued: int
+    sent: int
+    failed: int
+    blocked: int
+    cancelled: int
+
+
+async def outcomes(session: AsyncSession, source: str) -> Outcomes:
+    rows = await session.execute(
+        select(col(OutboxMessage.status), func.count())
+        .where(col(OutboxMessage.source) == source)
+        .group_by(col(OutboxMessage.status))
+    )
+    counts = {str(status): int(n) for status, n in rows.all()}
+    return Outcomes(
+        queued=counts.get(OutboxStatus.pending, 0) + counts.get(OutboxStatus.sending, 0),
+        sent=counts.get(OutboxStatus.sent, 0),
+        failed=counts.get(OutboxStatus.failed, 0),
+        blocked=counts.get(OutboxStatus.blocked, 0),
+        cancelled=counts.get(OutboxStatus.cancelled, 0),
     )

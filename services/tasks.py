@@ -31,7 +31,7 @@ from bot.i18n import N_, Translator, translator
 from bot.settings import Settings
 from models.members import Member, Role
 from models.org import Unit, UnitKind
-from models.outbox import OutboxMessage, OutboxStatus, Priority
+from models.outbox import Priority
 from models.tasks import (
     Task,
     TaskCall,
@@ -50,7 +50,7 @@ from services.errors import Conflict, InvalidInput, NotFound
 from services.meetings import format_when, parse_when, per_language
 from services.messages import Button, Message, Text
 from services.org import unit_by_id
-from services.outbox import Outgoing, enqueue_many, notify
+from services.outbox import Outcomes, Outgoing, enqueue_many, notify, outcomes
 from services.sql import insert_ignore, skip_locked
 
 ORGANISER_ROLES: frozenset[Role] = frozenset({Role.coordinator, Role.grid_leader})
@@ -142,6 +142,11 @@ class TaskView:
         return sum(s.taken for s in self.shifts)
 
 
+def source_of(task_id: int) -> str:
+    """The outbox source of a task's announcements, by which their delivery is counted."""
+    return f"task:{task_id}"
+
+
 @dataclass(frozen=True)
 class TaskCard:
     """A task as one person sees it."""
@@ -150,16 +155,8 @@ class TaskCard:
     mine: frozenset[int]
     """The shifts this person has taken."""
     manage: bool
-    delivery: Delivery | None = None
+    delivery: Outcomes | None = None
     """How the announcements fared (organisers only)."""
-
-
-@dataclass(frozen=True)
-class Delivery:
-    queued: int
-    sent: int
-    failed: int
-    blocked: int
 
 
 @dataclass(frozen=True)
@@ -537,7 +534,7 @@ async def _call(
         items,
         now,
         priority=Priority.urgent if task.urgent else Priority.normal,
-        source=f"task:{task.id}",
+        source=source_of(task.id),
         not_before=quiet_until(now, rules.quiet) if rules.quiet and not task.urgent else None,
     )
     task.called += len(fresh)
@@ -799,25 +796,8 @@ async def task_card(session: AsyncSession, actor: Actor, task_id: int) -> TaskCa
     if not manage and not await _may_take(session, actor, task):
         actor.refuse("see task")
     mine = await my_shifts(session, actor.member_id, task_id) if actor.member_id else frozenset()
-    delivery = await delivery_of(session, task_id) if manage else None
+    delivery = await outcomes(session, source_of(task_id)) if manage else None
     return TaskCard(_task_view(task, shifts), mine, manage, delivery)
-
-
-async def delivery_of(session: AsyncSession, task_id: int) -> Delivery:
-    """The outcomes of the task's announcements (outbox rows with source ``task:<id>``)."""
-    rows = await session.execute(
-        select(col(OutboxMessage.status), func.count())
-        .where(col(OutboxMessage.source) == f"task:{task_id}")
-        .group_by(col(OutboxMessage.status))
-    )
-    counts = {str(status): int(n) for status, n in rows.all()}
-    queued = counts.get(OutboxStatus.pending, 0) + counts.get(OutboxStatus.sending, 0)
-    return Delivery(
-        queued,
-        counts.get(OutboxStatus.sent, 0),
-        counts.get(OutboxStatus.failed, 0),
-        counts.get(OutboxStatus.blocked, 0),
-    )
 
 
 @dataclass(frozen=True)
