@@ -10,12 +10,12 @@ the bot are included: delivery records them as blocked.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, func, or_, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -25,7 +25,7 @@ from models.org import Unit, UnitKind
 from models.wishes import MemberSkill, Skill
 from services.access import Actor, UnitRef
 from services.errors import InvalidInput, PermissionDenied
-from services.org import subtree, unit_by_id
+from services.org import subtree, unit_by_id, within
 from services.sql import insert_ignore
 
 log = logging.getLogger(__name__)
@@ -158,14 +158,10 @@ def _outermost(paths: Iterable[str]) -> list[str]:
     return kept
 
 
-def _within(paths: Sequence[str]) -> ColumnElement[bool]:
-    return or_(*(col(Unit.path).startswith(path) for path in paths))
-
-
 def _selection(checked: _Checked) -> Select[Any]:
     query = select(col(RoleGrant.member_id)).join(Unit, col(Unit.id) == col(RoleGrant.unit_id))
     if checked.paths is not None:
-        query = query.where(_within(checked.paths))
+        query = query.where(within(checked.paths))
     if checked.roles:
         query = query.where(col(RoleGrant.role).in_(checked.roles))
     if checked.skills:
@@ -191,7 +187,7 @@ async def _named(session: AsyncSession, actor: Actor, checked: _Checked) -> set[
             .where(col(RoleGrant.member_id).in_(chunk))
         )
         if checked.scope_paths is not None:
-            query = query.where(_within(checked.scope_paths))
+            query = query.where(within(checked.scope_paths))
         found |= {int(m) for m in (await session.execute(query.distinct())).scalars()}
     missing = [m for m in wanted if m not in found]
     if missing:

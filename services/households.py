@@ -34,6 +34,7 @@ from models.org import Unit, UnitKind
 from services.access import Actor, UnitRef
 from services.errors import Conflict, InvalidInput, NotFound
 from services.messages import Text
+from services.org import within
 from services.outbox import notify
 from services.sql import insert_ignore
 
@@ -466,7 +467,7 @@ async def buildings_for(
     if not actor.system:
         if not scopes:
             return []
-        query = query.where(or_(*(col(Unit.path).startswith(s.path) for s in scopes)))
+        query = query.where(within(s.path for s in scopes))
     units = [UnitRef.of(u) for u in (await session.execute(query)).scalars()]
     return sorted(units, key=lambda u: (u.path.count("/"), u.path, u.code))
 
@@ -686,7 +687,7 @@ async def search_households(
         scopes = actor.scopes(EDITING_ROLES)
         if not scopes:
             actor.refuse("search households")
-        base = base.where(or_(*(col(Unit.path).startswith(s.path) for s in scopes)))
+        base = base.where(within(s.path for s in scopes))
     total = (await session.execute(select(func.count()).select_from(base.subquery()))).scalar_one()
     rows = list(
         (

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+from sqlalchemy import ColumnElement, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -15,6 +17,11 @@ from services.access import UnitRef
 from services.errors import NotFound
 
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
+
+
+def within(paths: Iterable[str]) -> ColumnElement[bool]:
+    """SQL condition: the unit lies in one of the subtrees rooted at ``paths``."""
+    return or_(*(col(Unit.path).startswith(path) for path in paths))
 
 
 async def unit_by_code(session: AsyncSession, code: str) -> UnitRef:

@@ -56,6 +56,7 @@ from services import outbox
 from services.access import Actor, UnitRef
 from services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from services.messages import Text
+from services.org import within
 from services.sql import dialect, insert_ignore, skip_locked
 
 log = logging.getLogger(__name__)
@@ -1258,7 +1259,7 @@ async def find_members(
         .limit(limit)
     )
     if not actor.system:
-        statement = statement.where(or_(*(col(Unit.path).startswith(s.path) for s in scopes)))
+        statement = statement.where(within(s.path for s in scopes))
     rows = (await session.execute(statement)).all()
     return [MemberRef(int(mid or 0), str(name)) for mid, name in rows]
 

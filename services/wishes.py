@@ -45,7 +45,7 @@ from services import outbox, points
 from services.access import Actor, UnitRef
 from services.errors import Conflict, InvalidInput, NotFound
 from services.messages import Button, Keyboard, Message, Photo, Text
-from services.org import unit_by_id
+from services.org import unit_by_id, within
 from services.sql import insert_ignore, skip_locked
 
 log = logging.getLogger(__name__)
@@ -698,7 +698,7 @@ async def pending_wishes(
         select(Wish)
         .join(Unit, col(Unit.id) == col(Wish.unit_id))
         .where(col(Wish.status) == WishStatus.submitted.value)
-        .where(or_(*(col(Unit.path).startswith(s.path) for s in scopes)))
+        .where(within(s.path for s in scopes))
     )
     if actor.member_id is not None:
         query = query.where(
@@ -791,7 +791,7 @@ async def open_wishes(
         select(Wish)
         .join(Unit, col(Unit.id) == col(Wish.unit_id))
         .where(col(Wish.status).in_([s.value for s in OPEN_STATUSES]))
-        .where(or_(*(col(Unit.path).startswith(s.path) for s in scopes)))
+        .where(within(s.path for s in scopes))
     )
     if category is not None:
         query = query.where(col(Wish.category) == category.value)
