@@ -11,6 +11,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 
 from bot.i18n import translator
+from jobs.tasks import settle_no_shows
 from models.members import Member
 from models.outbox import OutboxMessage, OutboxStatus
 from models.points import LedgerEntry
@@ -316,3 +317,28 @@ async def test_a_volunteer_back_after_blocking_the_bot_gets_what_still_matters(
     assert "已屏蔽机器人 0" in report.text
     organiser_card = (await h.press(COORDINATOR, f"tk_card:{task_id}"))[-1]
     assert "屏蔽 0" in organiser_card.text
+
+
+async def test_a_no_show_is_told_and_the_organiser_undoes_it_from_the_list(town: Harness) -> None:
+    h = town
+    await post_task(h)
+    card = announcement(h, VOLUNTEER)
+    await h.press(VOLUNTEER, card.button("报名"), card)
+    h.clock.advance(days=5, hours=3)  # Saturday 13:00 local: the 09:00–11:00 shift is over
+    assert await settle_no_shows(h.app.db, TaskRules.of(h.app.settings), h.clock()) == 1
+    await deliver(h)
+    told = h.texts(VOLUNTEER)[-1]
+    assert told.startswith("你报名了“清理3号楼垃圾”")
+    assert "已记为未到" in told
+    notice = h.last(COORDINATOR)
+    assert "李明 报名后没有签到" in notice.text
+    takers = (await h.press(COORDINATOR, notice.button("报名名单")))[-1]
+    assert "1. 李明 — 未到" in takers.text
+    assert "签到" not in " ".join(label for row in takers.buttons for label, _ in row)
+    await h.press(VOLUNTEER, takers.button("撤销未到"))
+    assert h.last_toast() == ZH("error.permission"), "only the organiser undoes it"
+    await h.press(COORDINATOR, takers.button("撤销未到"), takers)
+    assert h.last_toast() == "已撤销 李明 的未到记录，扣分已退回。"
+    assert "1. 李明 — 已报名" in takers.text
+    await deliver(h)
+    assert h.texts(VOLUNTEER)[-1].startswith("组织者撤销了你在“清理3号楼垃圾”的未到记录")

@@ -15,7 +15,7 @@ from bot.db import Database
 from models.outbox import OutboxMessage
 from models.points import HoursEntry, LedgerEntry
 from models.tasks import Task, TaskCall, TaskShift, TaskTake, WidenStep
-from services import audiences, tasks
+from services import audiences, points, tasks
 from services.access import Actor, load_actor
 from services.broadcasts import BroadcastPolicy
 from services.errors import Conflict, InvalidInput, PermissionDenied, ServiceError
@@ -466,3 +466,80 @@ async def test_a_task_posted_at_night_is_announced_after_quiet_hours(town: Town)
     morning = datetime(2026, 11, 24, 8, 0, tzinfo=SHANGHAI).astimezone(UTC)
     assert rows
     assert {row.not_before for row in rows} == {morning}
+
+
+# -- no-shows ---------------------------------------------------------------------------------
+
+
+async def test_a_taker_never_checked_in_loses_points_once_and_the_organiser_can_undo(
+    town: Town,
+) -> None:
+    task = await new_task(town, slots=3)
+    shift_id = task.shifts[0].id
+    came, absent, gave_back = await volunteers(town, 3)
+    for actor in (came, absent, gave_back):
+        await take(town, actor, shift_id)
+    async with town.db.transaction() as session:
+        await tasks.give_back(session, gave_back, shift_id, START - timedelta(hours=1))
+        await points.award(
+            session,
+            member_id=absent.member_id or 0,
+            rule_code="wish_fulfilled",
+            source="wish",
+            source_id=1,
+            now=NOW,
+        )
+        _, _, found = await tasks.takers(session, town["coordinator"], shift_id)
+        present = next(t for t in found if t.member_id == came.member_id)
+        await tasks.check_in(session, town["coordinator"], present.take_id, START)
+
+    async def settle(at: datetime) -> int:
+        async with town.db.transaction() as session:
+            return await tasks.settle_no_shows(session, at, RULES)
+
+    async def balance(actor: Actor) -> int:
+        async with town.db.transaction() as session:
+            return await points.balance(session, actor.member_id or 0)
+
+    end = START + timedelta(hours=2)
+    assert await settle(end + timedelta(minutes=30)) == 0, "within the grace period"
+    assert await balance(absent) == 10
+    assert await settle(end + timedelta(hours=1)) == 1
+    assert await settle(end + timedelta(hours=2)) == 0, "a rerun deducts nothing more"
+    assert await balance(absent) == 5
+    assert await balance(came) == 0
+    assert await balance(gave_back) == 0, "giving back before the start is not a no-show"
+    absent_take = next(t.take_id for t in found if t.member_id == absent.member_id)
+    assert await outbox_keys(town.db, "task-noshow:") == [f"task-noshow:{absent_take}"]
+    async with town.db.transaction() as session:
+        told = (
+            await session.execute(
+                select(OutboxMessage).where(
+                    col(OutboxMessage.dedupe_key) == f"task-noshows:{shift_id}"
+                )
+            )
+        ).scalar_one()
+        _, _, listed = await tasks.takers(session, town["coordinator"], shift_id)
+    assert told.member_id == town.member("coordinator")
+    assert "志愿者1" in told.payload["text"]
+    assert "志愿者0" not in told.payload["text"]
+    marked = next(t for t in listed if t.member_id == absent.member_id)
+    assert marked.no_show_at is not None
+
+    async with town.db.transaction() as session:
+        with pytest.raises(PermissionDenied):
+            await tasks.undo_no_show(session, came, marked.take_id, NOW, RULES)
+    async with town.db.transaction() as session:
+        undone, fresh = await tasks.undo_no_show(
+            session, town["coordinator"], marked.take_id, end + timedelta(hours=3), RULES
+        )
+    assert fresh
+    assert undone.points == 5
+    assert undone.taker.no_show_at is None
+    async with town.db.transaction() as session:
+        _, again = await tasks.undo_no_show(
+            session, town["coordinator"], marked.take_id, end + timedelta(hours=3), RULES
+        )
+    assert not again
+    assert await settle(end + timedelta(hours=4)) == 0
+    assert await balance(absent) == 10
