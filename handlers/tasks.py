@@ -332,7 +332,7 @@ async def card_button(ctx: Context) -> None:
 
 @router.button("tk_take")
 async def take_button(ctx: Context) -> None:
-    result = await tasks.take(ctx.session, ctx.actor, ctx.int_arg(0), ctx.now)
+    result = await tasks.take(ctx.session, ctx.actor, ctx.int_arg(0), ctx.now, rules(ctx))
     shift = result.shift
     ctx.answer(ctx.t("tasks.taken", taken=shift.taken, slots=shift.slots))
     await show_card(ctx, result.task.id, edit=True)

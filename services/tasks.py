@@ -678,9 +678,16 @@ async def preview_count(session: AsyncSession, actor: Actor, unit_id: int, emerg
 # Taking and giving back
 
 
-async def take(session: AsyncSession, actor: Actor, shift_id: int, now: datetime) -> TakeResult:
+async def take(
+    session: AsyncSession,
+    actor: Actor,
+    shift_id: int,
+    now: datetime,
+    rules: TaskRules | None = None,
+) -> TakeResult:
     """Take a slot. A second take of the same shift, a full shift, a started shift and a
-    cancelled task are refused with a clear reason (and nothing changes)."""
+    cancelled task are refused with a clear reason (and nothing changes). Someone who takes a
+    slot after the shift's reminder went out gets that reminder at once."""
     task, shift = await _shift(session, shift_id)
     if not await _may_take(session, actor, task):
         actor.refuse("take task slot")
@@ -720,6 +727,8 @@ async def take(session: AsyncSession, actor: Actor, shift_id: int, now: datetime
     current = next(s for s in view.shifts if s.id == shift.id)
     if current.full and task.organiser_id is not None:
         await _tell_organiser_full(session, view, current, now)
+    if shift.reminded_at is not None:
+        await _remind(session, view, current, actor.member_id, now, rules or TaskRules())
     return TakeResult(view, current)
 
 
@@ -1088,35 +1097,42 @@ async def send_due_reminders(
             )
         ).scalars()
 
-        def render(t: Translator, view: TaskView = view, current: ShiftView = current) -> Message:
-            return Text(
-                t(
-                    "tasks.reminder",
-                    title=view.title,
-                    when=format_span(t, current.starts_at, current.ends_at, rules.zone),
-                    place=view.place,
-                ),
-                [
-                    [
-                        Button(
-                            t(
-                                "tasks.give_back",
-                                count=f"{current.taken}/{current.slots}",
-                                n=current.number,
-                            ),
-                            payload=f"tk_back:{current.id}",
-                        )
-                    ]
-                ],
-            )
-
         for member_id in members:
-            await notify(
-                session, member_id, now, render, dedupe_key=f"task-rem:{shift.id}:{member_id}"
-            )
+            await _remind(session, view, current, member_id, now, rules)
         sent += 1
     await session.flush()
     return sent
+
+
+async def _remind(
+    session: AsyncSession,
+    view: TaskView,
+    shift: ShiftView,
+    member_id: int,
+    now: datetime,
+    rules: TaskRules,
+) -> None:
+    """Remind one taker of their shift (once per member and shift: the dedupe key)."""
+
+    def render(t: Translator) -> Message:
+        return Text(
+            t(
+                "tasks.reminder",
+                title=view.title,
+                when=format_span(t, shift.starts_at, shift.ends_at, rules.zone),
+                place=view.place,
+            ),
+            [
+                [
+                    Button(
+                        t("tasks.give_back", count=f"{shift.taken}/{shift.slots}", n=shift.number),
+                        payload=f"tk_back:{shift.id}",
+                    )
+                ]
+            ],
+        )
+
+    await notify(session, member_id, now, render, dedupe_key=f"task-rem:{shift.id}:{member_id}")
 
 
 async def reminders_due(session: AsyncSession, now: datetime) -> bool:

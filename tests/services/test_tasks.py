@@ -338,6 +338,33 @@ async def test_reminder_goes_once_across_a_restart_and_never_for_a_cancelled_tas
     assert await outbox_keys(town.db, "task-rem:") == [f"task-rem:{task.shifts[0].id}:{volunteer}"]
 
 
+async def test_someone_who_takes_a_slot_after_the_reminder_is_reminded_at_once(
+    town: Town,
+) -> None:
+    task = await new_task(town)
+    shift_id = task.shifts[0].id
+    early, late = await volunteers(town, 2)
+    await take(town, early, shift_id)
+    due = START - timedelta(hours=2)
+    assert await run_reminders(town.db, due) == 1
+    await take(town, late, shift_id, due + timedelta(minutes=30))
+    assert await run_reminders(town.db, due + timedelta(minutes=31)) == 0
+    assert await outbox_keys(town.db, "task-rem:") == sorted(
+        f"task-rem:{shift_id}:{a.member_id}" for a in (early, late)
+    )
+    async with town.db.transaction() as session:
+        reminder = (
+            await session.execute(
+                select(OutboxMessage).where(
+                    col(OutboxMessage.dedupe_key) == f"task-rem:{shift_id}:{late.member_id}"
+                )
+            )
+        ).scalar_one()
+    assert "11月28日" in reminder.payload["text"]
+    assert "3号楼门口" in reminder.payload["text"]
+    assert reminder.payload["buttons"][0][0]["payload"] == f"tk_back:{shift_id}"
+
+
 # -- emergency mobilisation -------------------------------------------------------------------
 
 
