@@ -17,7 +17,6 @@ from handlers.router import MEMBERS, Router
 from handlers.types import Kind
 from services import tasks
 from services.errors import InvalidInput, PermissionDenied
-from services.meetings import format_when
 from services.messages import Button
 from services.points import format_hours
 from services.tasks import (
@@ -224,11 +223,12 @@ async def _preview(ctx: Context, data: dict[str, Any]) -> None:
     await ctx.set_step("tasks.confirm", data, keep_nonce=True)
     if emergency:
         draft = _emergency_draft(data)
+        length = timedelta(hours=draft.shift_hours)
         text = ctx.t(
             "tasks.preview_emergency",
             title=draft.title,
             place=draft.place,
-            start=format_when(ctx.t, draft.starts_at, ctx.app.settings.zone),
+            when=_span(ctx, draft.starts_at, draft.starts_at + length * draft.shifts),
             shifts=draft.shifts,
             hours=draft.shift_hours,
             slots=draft.slots,

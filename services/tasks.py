@@ -327,14 +327,17 @@ def parse_start(text: str, zone: ZoneInfo, now: datetime) -> datetime:
 
 
 def parse_end(text: str, start: datetime, zone: ZoneInfo, now: datetime) -> datetime:
-    """An end typed as a full date and time, or as ``HH:MM`` on the start's day; after the
-    start, at most 24 hours later."""
+    """An end typed as a full date and time, or as ``HH:MM``: on the start's day, or the next
+    day when that time is earlier than the start (``22:00``–``06:00`` is an overnight shift).
+    After the start, at most 24 hours later; an end equal to the start is refused."""
     value = unicodedata.normalize("NFKC", text).strip().replace("：", ":")
     hour, sep, minute = value.partition(":")
     if sep and hour.isdigit() and minute.isdigit() and len(value) <= 5:
         if not (0 <= int(hour) <= 23 and 0 <= int(minute) <= 59):
             raise InvalidInput("meetings.bad_time")
         local = start.astimezone(zone).replace(hour=int(hour), minute=int(minute))
+        if local < start:
+            local += timedelta(days=1)
         end = local.astimezone(UTC)
     else:
         try:

@@ -4,7 +4,7 @@ them in and out; an emergency call goes to the reserve first; forged buttons cha
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import update
@@ -342,3 +342,22 @@ async def test_a_no_show_is_told_and_the_organiser_undoes_it_from_the_list(town:
     assert "1. 李明 — 已报名" in takers.text
     await deliver(h)
     assert h.texts(VOLUNTEER)[-1].startswith("组织者撤销了你在“清理3号楼垃圾”的未到记录")
+
+
+async def test_an_overnight_shift_shows_both_dates_before_it_is_sent(town: Harness) -> None:
+    h = town
+    await h.send(COORDINATOR, "/task")
+    await h.send(COORDINATOR, "夜间巡逻")
+    await h.send(COORDINATOR, "2026-11-28 22:00")
+    same = (await h.send(COORDINATOR, "22:00"))[-1]
+    assert same.text == "结束时间必须晚于开始时间。"
+    await h.send(COORDINATOR, "06:00")
+    await h.send(COORDINATOR, "社区大门")
+    preview = (await h.send(COORDINATOR, "2"))[-1]
+    assert "11月28日" in preview.text
+    assert "11月29日" in preview.text
+    assert "06:00" in preview.text
+    await h.press(COORDINATOR, preview.button("发布"), preview)
+    async with h.app.db.transaction() as session:
+        task = (await session.execute(select(Task))).scalar_one()
+    assert task.ends_at - task.starts_at == timedelta(hours=8)

@@ -570,3 +570,18 @@ async def test_a_taker_never_checked_in_loses_points_once_and_the_organiser_can_
     assert not again
     assert await settle(end + timedelta(hours=4)) == 0
     assert await balance(absent) == 10
+
+
+def test_an_end_time_before_the_start_is_the_next_morning() -> None:
+    night = tasks.parse_start("2026-11-28 22:00", SHANGHAI, NOW)
+    end = tasks.parse_end("06:00", night, SHANGHAI, NOW)
+    assert end - night == timedelta(hours=8)
+    assert end.astimezone(SHANGHAI).day == 29
+    assert tasks.parse_end("23:30", night, SHANGHAI, NOW) - night == timedelta(minutes=90)
+    for same in ("22:00", "2026-11-28 22:00", "2026-11-28 21:00"):
+        with pytest.raises(InvalidInput) as refused:
+            tasks.parse_end(same, night, SHANGHAI, NOW)
+        assert refused.value.key == "tasks.end_before_start", same
+    with pytest.raises(InvalidInput) as too_long:
+        tasks.parse_end("2026-11-30 06:00", night, SHANGHAI, NOW)
+    assert too_long.value.key == "tasks.too_long"
