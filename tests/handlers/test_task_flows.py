@@ -86,7 +86,7 @@ async def test_a_coordinator_posts_a_task_and_bad_input_is_answered(town: Harnes
     assert past.text == ZH("meetings.in_past")
     end = (await h.send(COORDINATOR, "2026-11-28 09:00"))[-1]
     assert end.text.startswith("什么时候结束？")
-    before = (await h.send(COORDINATOR, "08:00"))[-1]
+    before = (await h.send(COORDINATOR, "09:00"))[-1]
     assert before.text == "结束时间必须晚于开始时间。"
     place = (await h.send(COORDINATOR, "11:00"))[-1]
     assert place.text.startswith("在哪里？")

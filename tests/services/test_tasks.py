@@ -143,7 +143,7 @@ def test_typed_times_and_numbers() -> None:
     assert tasks.parse_end("11:00", start, SHANGHAI, NOW) == START + timedelta(hours=2)
     assert tasks.parse_end("2026-11-28 17:30", start, SHANGHAI, NOW) == START + timedelta(hours=8.5)
     with pytest.raises(InvalidInput) as refused:
-        tasks.parse_end("08:00", start, SHANGHAI, NOW)
+        tasks.parse_end("09:00", start, SHANGHAI, NOW)
     assert refused.value.key == "tasks.end_before_start"
     with pytest.raises(InvalidInput) as refused:
         tasks.parse_start("2026-11-01 09:00", SHANGHAI, NOW)
