@@ -24,8 +24,9 @@ from jobs.sender import Courier
 from jobs.transport import BotIdentity, Transport, TransportError
 from models.base import utcnow
 from models.outbox import Priority
-from services import members, outbox, updates
+from services import held, members, outbox, updates
 from services.errors import PermissionDenied, ServiceError
+from services.held import HeldPolicy
 from services.messages import Text
 from services.outbox import OutboxRow
 from services.visitors import load_visitor
@@ -149,6 +150,7 @@ class App:
         member = visitor.member
         if member is not None and member.blocked:
             await members.mark_returned(session, member.id)
+            await held.release(session, member.id, now, HeldPolicy.of(self.settings))
         locale = (
             member.locale
             if member

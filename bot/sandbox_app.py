@@ -14,7 +14,10 @@ from bot.runtime.serve import RuntimeName, run_bot
 from bot.sandbox import DemoUser, SandboxServer
 from bot.settings import Settings
 from models.base import utcnow
+from services.broadcasts import BroadcastPolicy
 from services.demo import seed_demo
+from services.demo_activity import DemoPerson, seed_activity
+from services.tasks import TaskRules
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +31,11 @@ DEMO_USERS: tuple[DemoUser, ...] = (
     DemoUser(1004, "陈静", None, "chen_jing", "zh-hans", "13800000004", "社区干部 Coordinator"),
     DemoUser(1005, "Alice", "Smith", "alice", "en", "13800000005", "Resident (English)"),
 )
+
+DEMO_COORDINATOR = DemoPerson(1004, "陈静", "demo-coordinator")
+DEMO_VOLUNTEER = DemoPerson(1002, "李明", "demo-volunteer")
+"""Already joined when the sandbox starts: the coordinator has sent a broadcast and posted a
+task, the volunteer has taken a slot (services/demo_activity.py)."""
 
 JOIN_TEXTS: dict[int, tuple[tuple[str, str], ...]] = {
     1001: (("加入网格（居民）", "/start demo-resident"), ("/help", "/help")),
@@ -46,6 +54,14 @@ async def prepare_demo_database(settings: Settings) -> None:
     try:
         async with db.transaction() as session:
             await seed_demo(session, utcnow())
+            await seed_activity(
+                session,
+                utcnow(),
+                DEMO_COORDINATOR,
+                DEMO_VOLUNTEER,
+                TaskRules.of(settings),
+                BroadcastPolicy.of(settings),
+            )
     finally:
         await db.dispose()
 

@@ -115,6 +115,12 @@ class Settings(BaseSettings):
     """The sender's live delivery report is edited at most this often."""
     task_reminder_minutes: int = Field(default=120, ge=0, le=10_080)
     """Minutes before a task's shift starts when its takers are reminded (0: no reminder)."""
+    held_max_hours: int = Field(default=72, ge=1, le=24 * 30)
+    """Messages queued while a person had blocked the bot are delivered when they come back if
+    still relevant and younger than this; older ones are dropped (recorded as expired)."""
+    task_no_show_grace_minutes: int = Field(default=60, ge=0, le=10_080)
+    """After a shift ended this long, takers never checked in are marked no-shows (and lose
+    the ``no_show`` points; the organiser can undo it)."""
     task_widen_minutes: int = Field(default=30, ge=5, le=1440)
     """Default delay before an emergency call with empty slots widens to the next audience."""
     stats_league_min_cases: int = Field(default=5, ge=1, le=1000)

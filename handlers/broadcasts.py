@@ -13,7 +13,7 @@ from handlers.menu import role_name
 from handlers.router import MEMBERS, Router
 from handlers.types import Kind
 from models.wishes import Skill
-from services import audiences, broadcasts, org
+from services import audiences, broadcasts, media, org
 from services.audiences import CHOOSABLE_ROLES, SENDER_ROLES, Audience
 from services.broadcasts import CAPTION_MAX, TEXT_MAX, BroadcastPolicy, Draft
 from services.errors import InvalidInput
@@ -74,8 +74,13 @@ async def ask_text(ctx: Context) -> None:
     ctx.reply(ctx.t("broadcasts.ask_text", limit=TEXT_MAX, caption=CAPTION_MAX))
 
 
-@router.step("broadcasts.text", accepts={Kind.text, Kind.photo}, prompt=ask_text)
+@router.step("broadcasts.text", accepts={Kind.text, Kind.photo, Kind.document}, prompt=ask_text)
 async def receive_text(ctx: Context) -> None:
+    document = ctx.incoming.document
+    if document is not None:
+        media.check_document(document.mime_type, document.size)
+    if ctx.incoming.photo is not None:
+        media.check_photo(ctx.incoming.photo.size)
     photo = ctx.incoming.photo.file_id if ctx.incoming.photo else None
     text = broadcasts.check_text(ctx.incoming.text, photo)
     await ctx.set_step(
@@ -270,7 +275,14 @@ async def confirm_step(ctx: Context) -> None:
 
 @router.button("bc_go", flow=True)
 async def send(ctx: Context) -> None:
-    sent = await broadcasts.send(ctx.session, ctx.actor, _draft(_data(ctx)), ctx.now, _policy(ctx))
+    draft = _draft(_data(ctx))
+    if draft.photo_file_id:
+        # The preview went to the sender as the very photo: if Telegram refused it, it would
+        # refuse every copy.
+        await media.require_preview_delivered(
+            ctx.session, ctx.incoming.chat_id, draft.photo_file_id
+        )
+    sent = await broadcasts.send(ctx.session, ctx.actor, draft, ctx.now, _policy(ctx))
     await ctx.clear_step()
     text = ctx.t("broadcasts.sent", id=sent.broadcast_id, count=sent.recipients)
     if sent.deliver_from > ctx.now:

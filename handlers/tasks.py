@@ -17,7 +17,6 @@ from handlers.router import MEMBERS, Router
 from handlers.types import Kind
 from services import tasks
 from services.errors import InvalidInput, PermissionDenied
-from services.meetings import format_when
 from services.messages import Button
 from services.points import format_hours
 from services.tasks import (
@@ -224,11 +223,12 @@ async def _preview(ctx: Context, data: dict[str, Any]) -> None:
     await ctx.set_step("tasks.confirm", data, keep_nonce=True)
     if emergency:
         draft = _emergency_draft(data)
+        length = timedelta(hours=draft.shift_hours)
         text = ctx.t(
             "tasks.preview_emergency",
             title=draft.title,
             place=draft.place,
-            start=format_when(ctx.t, draft.starts_at, ctx.app.settings.zone),
+            when=_span(ctx, draft.starts_at, draft.starts_at + length * draft.shifts),
             shifts=draft.shifts,
             hours=draft.shift_hours,
             slots=draft.slots,
@@ -332,7 +332,7 @@ async def card_button(ctx: Context) -> None:
 
 @router.button("tk_take")
 async def take_button(ctx: Context) -> None:
-    result = await tasks.take(ctx.session, ctx.actor, ctx.int_arg(0), ctx.now)
+    result = await tasks.take(ctx.session, ctx.actor, ctx.int_arg(0), ctx.now, rules(ctx))
     shift = result.shift
     ctx.answer(ctx.t("tasks.taken", taken=shift.taken, slots=shift.slots))
     await show_card(ctx, result.task.id, edit=True)
@@ -414,12 +414,23 @@ async def show_takers(ctx: Context, shift_id: int, *, edit: bool = False) -> Non
             )
         elif person.checked_in_at is not None:
             state = ctx.t("tasks.state_in", at=f"{person.checked_in_at.astimezone(zone):%H:%M}")
+        elif person.no_show_at is not None:
+            state = ctx.t("tasks.state_no_show")
         else:
             state = ctx.t("tasks.state_taken")
         lines.append(ctx.t("tasks.taker_line", n=number, name=person.name, state=state))
         if task.cancelled:
             continue
-        if person.checked_in_at is None:
+        if person.no_show_at is not None:
+            rows.append(
+                [
+                    Button(
+                        ctx.t("tasks.undo_no_show_button", name=person.name[:20]),
+                        payload=f"tk_unshow:{person.take_id}",
+                    )
+                ]
+            )
+        elif person.checked_in_at is None and ctx.now < shift.ends_at:
             rows.append(
                 [
                     Button(
@@ -472,6 +483,16 @@ async def checkout_button(ctx: Context) -> None:
         )
     else:
         ctx.answer(ctx.t("tasks.already_checked_out", name=result.taker.name))
+    await show_takers(ctx, result.shift.id, edit=True)
+
+
+@router.button("tk_unshow")
+async def undo_no_show_button(ctx: Context) -> None:
+    result, fresh = await tasks.undo_no_show(
+        ctx.session, ctx.actor, ctx.int_arg(0), ctx.now, rules(ctx)
+    )
+    key = N_("tasks.no_show_undone") if fresh else N_("tasks.not_no_show")
+    ctx.answer(ctx.t(key, name=result.taker.name))
     await show_takers(ctx, result.shift.id, edit=True)
 
 

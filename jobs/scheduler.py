@@ -16,7 +16,7 @@ from jobs.issues import issue_deadlines
 from jobs.meetings import plan_meetings, send_meeting_reminders
 from jobs.points import hours_nudges
 from jobs.stats import stats_exports, weekly_digest
-from jobs.tasks import send_task_reminders, widen_emergency_calls
+from jobs.tasks import send_task_reminders, settle_no_shows, widen_emergency_calls
 from jobs.visits import refresh_intervals, run_visit_jobs
 from jobs.wishes import wish_deadlines
 from services.broadcasts import BroadcastPolicy
@@ -57,6 +57,8 @@ def job_table(settings: Settings, db: Database) -> list[tuple[str, timedelta | N
          lambda now: send_task_reminders(db, task_rules, now)),
         ("tasks.widen", timedelta(minutes=1),
          lambda now: widen_emergency_calls(db, task_rules, now)),
+        ("tasks.no_shows", timedelta(minutes=5),
+         lambda now: settle_no_shows(db, task_rules, now)),
         ("stats.exports", timedelta(seconds=10), lambda now: stats_exports(db, settings, now)),
         ("stats.digest", timedelta(minutes=10), lambda now: weekly_digest(db, settings, now)),
     ]  # fmt: skip

@@ -1,6 +1,7 @@
-"""Task jobs: remind takers before their shift, and widen emergency calls whose slots stay
-empty. Both take ``now`` so tests freeze the clock; both are safe in several processes (rows
-are claimed with SKIP LOCKED) and after a crash (persisted marks and unique dedupe keys)."""
+"""Task jobs: remind takers before their shift, widen emergency calls whose slots stay
+empty, and mark takers never checked in as no-shows after the shift. All take ``now`` so
+tests freeze the clock; all are safe in several processes (rows are claimed with SKIP LOCKED)
+and after a crash (persisted marks and unique dedupe keys)."""
 
 from __future__ import annotations
 
@@ -44,4 +45,19 @@ async def widen_emergency_calls(db: Database, rules: TaskRules, now: datetime) -
             break
     if total:
         log.info("tasks: widened %s emergency calls", total)
+    return total
+
+
+async def settle_no_shows(db: Database, rules: TaskRules, now: datetime) -> int:
+    """Each batch of ended shifts is claimed, its no-shows marked, deducted and told, in one
+    transaction; a rerun finds the shifts settled (and the ledger keys taken)."""
+    total = 0
+    for _ in range(MAX_BATCHES):
+        async with db.transaction() as session:
+            total += await tasks.settle_no_shows(session, now, rules)
+            more = await tasks.no_shows_due(session, now, rules)
+        if not more:
+            break
+    if total:
+        log.info("tasks: marked %s no-shows", total)
     return total

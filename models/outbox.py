@@ -27,6 +27,8 @@ class OutboxStatus(StrEnum):
     failed = "failed"
     blocked = "blocked"
     cancelled = "cancelled"
+    expired = "expired"
+    """Held while the person had blocked the bot and out of date when they came back."""
 
 
 class Priority:

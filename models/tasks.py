@@ -87,6 +87,7 @@ class TaskShift(SQLModel, table=True):
         CheckConstraint("slots >= 1", name="slots_positive"),
         CheckConstraint("taken >= 0 AND taken <= slots", name="taken_within_slots"),
         Index("ix_task_shifts_remind", "reminded_at", "remind_at"),
+        Index("ix_task_shifts_no_shows", "no_shows_at", "ends_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -101,6 +102,8 @@ class TaskShift(SQLModel, table=True):
     remind_at: datetime = Field(sa_type=UTCDateTime)
     reminded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     """Set when the reminder job handled the shift (sent, or skipped for a cancelled task)."""
+    no_shows_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    """Set when the no-show job settled the shift (takers never checked in were marked)."""
 
 
 class TaskTake(SQLModel, table=True):
@@ -117,6 +120,9 @@ class TaskTake(SQLModel, table=True):
     checked_out_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     minutes: int | None = None
     """Service time logged at check-out."""
+    no_show_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    """Marked as a no-show (never checked in) after the shift; cleared when the organiser
+    undoes it."""
 
 
 class TaskCall(SQLModel, table=True):

@@ -475,7 +475,10 @@ class Outcomes:
     sent: int
     failed: int
     blocked: int
+    """Did not reach the person because they had blocked the bot (held, or expired)."""
     cancelled: int
+    expired: int = 0
+    """Of ``blocked``: held until the person came back, then dropped as out of date."""
 
 
 async def outcomes(session: AsyncSession, source: str) -> Outcomes:
@@ -489,6 +492,7 @@ async def outcomes(session: AsyncSession, source: str) -> Outcomes:
         queued=counts.get(OutboxStatus.pending, 0) + counts.get(OutboxStatus.sending, 0),
         sent=counts.get(OutboxStatus.sent, 0),
         failed=counts.get(OutboxStatus.failed, 0),
-        blocked=counts.get(OutboxStatus.blocked, 0),
+        blocked=counts.get(OutboxStatus.blocked, 0) + counts.get(OutboxStatus.expired, 0),
         cancelled=counts.get(OutboxStatus.cancelled, 0),
+        expired=counts.get(OutboxStatus.expired, 0),
     )

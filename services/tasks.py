@@ -65,6 +65,10 @@ MAX_SHIFT = timedelta(hours=24)
 CHECKIN_EARLY = timedelta(minutes=60)
 """The organiser may check people in from this long before their shift starts."""
 REMINDER_BATCH = 50
+NO_SHOW_BATCH = 50
+NO_SHOW_HORIZON = timedelta(days=7)
+"""Shifts that ended longer ago than this (the bot was down, or they predate the no-show
+rule) are settled without deductions."""
 WIDEN_BATCH = 20
 LIST_LIMIT = 10
 WIDEN_ORDER: tuple[WidenStep, ...] = (WidenStep.reserve, WidenStep.volunteers, WidenStep.street)
@@ -80,6 +84,8 @@ class TaskRules:
     zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
     reminder: timedelta = timedelta(minutes=120)
     widen_minutes: int = 30
+    no_show_grace: timedelta = timedelta(minutes=60)
+    """After a shift ended this long, takers never checked in are marked no-shows."""
     quiet: BroadcastPolicy | None = None
     """Quiet hours: a plain task's announcement written during them waits until they end
     (emergency calls never wait). None: no quiet hours."""
@@ -90,6 +96,7 @@ class TaskRules:
             zone=settings.zone,
             reminder=timedelta(minutes=settings.task_reminder_minutes),
             widen_minutes=settings.task_widen_minutes,
+            no_show_grace=timedelta(minutes=settings.task_no_show_grace_minutes),
             quiet=BroadcastPolicy.of(settings),
         )
 
@@ -167,6 +174,7 @@ class Taker:
     checked_in_at: datetime | None
     checked_out_at: datetime | None
     minutes: int | None
+    no_show_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -319,14 +327,17 @@ def parse_start(text: str, zone: ZoneInfo, now: datetime) -> datetime:
 
 
 def parse_end(text: str, start: datetime, zone: ZoneInfo, now: datetime) -> datetime:
-    """An end typed as a full date and time, or as ``HH:MM`` on the start's day; after the
-    start, at most 24 hours later."""
+    """An end typed as a full date and time, or as ``HH:MM``: on the start's day, or the next
+    day when that time is earlier than the start (``22:00``–``06:00`` is an overnight shift).
+    After the start, at most 24 hours later; an end equal to the start is refused."""
     value = unicodedata.normalize("NFKC", text).strip().replace("：", ":")
     hour, sep, minute = value.partition(":")
     if sep and hour.isdigit() and minute.isdigit() and len(value) <= 5:
         if not (0 <= int(hour) <= 23 and 0 <= int(minute) <= 59):
             raise InvalidInput("meetings.bad_time")
         local = start.astimezone(zone).replace(hour=int(hour), minute=int(minute))
+        if local < start:
+            local += timedelta(days=1)
         end = local.astimezone(UTC)
     else:
         try:
@@ -670,9 +681,16 @@ async def preview_count(session: AsyncSession, actor: Actor, unit_id: int, emerg
 # Taking and giving back
 
 
-async def take(session: AsyncSession, actor: Actor, shift_id: int, now: datetime) -> TakeResult:
+async def take(
+    session: AsyncSession,
+    actor: Actor,
+    shift_id: int,
+    now: datetime,
+    rules: TaskRules | None = None,
+) -> TakeResult:
     """Take a slot. A second take of the same shift, a full shift, a started shift and a
-    cancelled task are refused with a clear reason (and nothing changes)."""
+    cancelled task are refused with a clear reason (and nothing changes). Someone who takes a
+    slot after the shift's reminder went out gets that reminder at once."""
     task, shift = await _shift(session, shift_id)
     if not await _may_take(session, actor, task):
         actor.refuse("take task slot")
@@ -712,6 +730,8 @@ async def take(session: AsyncSession, actor: Actor, shift_id: int, now: datetime
     current = next(s for s in view.shifts if s.id == shift.id)
     if current.full and task.organiser_id is not None:
         await _tell_organiser_full(session, view, current, now)
+    if shift.reminded_at is not None:
+        await _remind(session, view, current, actor.member_id, now, rules or TaskRules())
     return TakeResult(view, current)
 
 
@@ -855,7 +875,13 @@ async def _taker(session: AsyncSession, take: TaskTake) -> Taker:
     member = await session.get(Member, take.member_id)
     name = member.display_name if member else "?"
     return Taker(
-        take.id, take.member_id, name, take.checked_in_at, take.checked_out_at, take.minutes
+        take.id,
+        take.member_id,
+        name,
+        take.checked_in_at,
+        take.checked_out_at,
+        take.minutes,
+        take.no_show_at,
     )
 
 
@@ -1074,35 +1100,42 @@ async def send_due_reminders(
             )
         ).scalars()
 
-        def render(t: Translator, view: TaskView = view, current: ShiftView = current) -> Message:
-            return Text(
-                t(
-                    "tasks.reminder",
-                    title=view.title,
-                    when=format_span(t, current.starts_at, current.ends_at, rules.zone),
-                    place=view.place,
-                ),
-                [
-                    [
-                        Button(
-                            t(
-                                "tasks.give_back",
-                                count=f"{current.taken}/{current.slots}",
-                                n=current.number,
-                            ),
-                            payload=f"tk_back:{current.id}",
-                        )
-                    ]
-                ],
-            )
-
         for member_id in members:
-            await notify(
-                session, member_id, now, render, dedupe_key=f"task-rem:{shift.id}:{member_id}"
-            )
+            await _remind(session, view, current, member_id, now, rules)
         sent += 1
     await session.flush()
     return sent
+
+
+async def _remind(
+    session: AsyncSession,
+    view: TaskView,
+    shift: ShiftView,
+    member_id: int,
+    now: datetime,
+    rules: TaskRules,
+) -> None:
+    """Remind one taker of their shift (once per member and shift: the dedupe key)."""
+
+    def render(t: Translator) -> Message:
+        return Text(
+            t(
+                "tasks.reminder",
+                title=view.title,
+                when=format_span(t, shift.starts_at, shift.ends_at, rules.zone),
+                place=view.place,
+            ),
+            [
+                [
+                    Button(
+                        t("tasks.give_back", count=f"{shift.taken}/{shift.slots}", n=shift.number),
+                        payload=f"tk_back:{shift.id}",
+                    )
+                ]
+            ],
+        )
+
+    await notify(session, member_id, now, render, dedupe_key=f"task-rem:{shift.id}:{member_id}")
 
 
 async def reminders_due(session: AsyncSession, now: datetime) -> bool:
@@ -1196,3 +1229,179 @@ async def widening_due(session: AsyncSession, now: datetime) -> bool:
         .where(col(Task.widen_at) <= now)
     )
     return int(found.scalar_one()) > 0
+
+
+# ---------------------------------------------------------------------------------------------
+# No-shows: a taker never checked in by the end of the shift
+
+
+async def settle_no_shows(
+    session: AsyncSession, now: datetime, rules: TaskRules, limit: int = NO_SHOW_BATCH
+) -> int:
+    """Claim shifts that ended ``no_show_grace`` ago and are not settled yet; every taker never
+    checked in is marked a no-show, loses the ``no_show`` points once (the ledger key is per
+    shift and member) and is told; the organiser gets the list with a way to undo. A shift
+    given back before its start has no take, so it is never a no-show. Returns how many
+    takers were marked."""
+    query = skip_locked(
+        session,
+        select(TaskShift)
+        .where(col(TaskShift.no_shows_at).is_(None))
+        .where(col(TaskShift.ends_at) <= now - rules.no_show_grace)
+        .order_by(col(TaskShift.ends_at), col(TaskShift.id))
+        .limit(limit),
+    )
+    marked = 0
+    for shift in list((await session.execute(query)).scalars()):
+        assert shift.id is not None
+        shift.no_shows_at = now
+        task = await session.get(Task, shift.task_id)
+        assert task is not None
+        assert task.id is not None
+        if task.status == TaskStatus.cancelled or now - shift.ends_at > NO_SHOW_HORIZON:
+            continue
+        absent = list(
+            (
+                await session.execute(
+                    select(TaskTake)
+                    .where(col(TaskTake.shift_id) == shift.id)
+                    .where(col(TaskTake.checked_in_at).is_(None))
+                    .where(col(TaskTake.no_show_at).is_(None))
+                    .order_by(col(TaskTake.taken_at), col(TaskTake.id))
+                )
+            ).scalars()
+        )
+        names: list[str] = []
+        for take in absent:
+            assert take.id is not None
+            take.no_show_at = now
+            session.add(
+                TaskEvent(task_id=task.id, action="no_show", member_id=take.member_id, at=now)
+            )
+            entry = await points.award(
+                session,
+                member_id=take.member_id,
+                rule_code="no_show",
+                source="task",
+                source_id=shift.id,
+                now=now,
+                note=task.title[:100],
+                zone=rules.zone,
+            )
+            await _tell_no_show(
+                session, task, shift, take, entry.points if entry else 0, now, rules
+            )
+            names.append((await _taker(session, take)).name)
+            marked += 1
+        if names and task.organiser_id is not None:
+
+            def render(
+                t: Translator,
+                names: list[str] = names,
+                title: str = task.title,
+                number: int = shift.number,
+                shift_id: int = shift.id,
+            ) -> Message:
+                return Text(
+                    t(
+                        "tasks.notice_no_shows",
+                        title=title,
+                        n=number,
+                        names=(", " if t.locale == "en" else "、").join(names),
+                    ),
+                    [[Button(t("tasks.takers_button"), payload=f"tk_takers:{shift_id}")]],
+                )
+
+            await notify(
+                session, task.organiser_id, now, render, dedupe_key=f"task-noshows:{shift.id}"
+            )
+    await session.flush()
+    return marked
+
+
+async def _tell_no_show(
+    session: AsyncSession,
+    task: Task,
+    shift: TaskShift,
+    take: TaskTake,
+    deducted: int,
+    now: datetime,
+    rules: TaskRules,
+) -> None:
+    title, start, end = task.title, shift.starts_at, shift.ends_at
+
+    def render(t: Translator) -> Message:
+        return Text(
+            t(
+                "tasks.notice_no_show",
+                title=title,
+                when=format_span(t, start, end, rules.zone),
+                points=points.signed(deducted),
+            )
+        )
+
+    await notify(session, take.member_id, now, render, dedupe_key=f"task-noshow:{take.id}")
+
+
+async def no_shows_due(session: AsyncSession, now: datetime, rules: TaskRules) -> bool:
+    found = await session.execute(
+        select(col(TaskShift.id))
+        .where(col(TaskShift.no_shows_at).is_(None))
+        .where(col(TaskShift.ends_at) <= now - rules.no_show_grace)
+        .limit(1)
+    )
+    return found.first() is not None
+
+
+async def undo_no_show(
+    session: AsyncSession, actor: Actor, take_id: int, now: datetime, rules: TaskRules
+) -> tuple[CheckResult, bool]:
+    """The organiser takes back a mistaken no-show: the mark is cleared and the deduction
+    reversed (a new ledger row that references it). Returns the result and whether this press
+    did it (False: it was not, or no longer, a no-show)."""
+    take = await session.get(TaskTake, take_id, populate_existing=True)
+    if take is None:
+        raise NotFound(N_("tasks.take_unknown"))
+    task, shift = await _shift(session, take.shift_id)
+    await _require_manage(session, actor, task, "undo no-show")
+    assert task.id is not None
+    assert shift.id is not None
+    done = await session.execute(
+        update(TaskTake)
+        .where(col(TaskTake.id) == take_id)
+        .where(col(TaskTake.no_show_at).is_not(None))
+        .values(no_show_at=None)
+    )
+    fresh = getattr(done, "rowcount", 0) == 1
+    returned: int | None = None
+    if fresh:
+        session.add(
+            TaskEvent(
+                task_id=task.id,
+                actor_id=actor.member_id,
+                action="no_show_undone",
+                member_id=take.member_id,
+                at=now,
+            )
+        )
+        entry = await points.revoke(
+            session,
+            member_id=take.member_id,
+            rule_code="no_show",
+            source="task",
+            source_id=shift.id,
+            now=now,
+            actor=actor,
+            note=task.title[:100],
+            zone=rules.zone,
+        )
+        returned = entry.points if entry else 0
+        title, back = task.title, returned
+
+        def render(t: Translator) -> Message:
+            return Text(t("tasks.notice_no_show_undone", title=title, points=points.signed(back)))
+
+        await notify(session, take.member_id, now, render, dedupe_key=f"task-noshow-undo:{take.id}")
+    await session.refresh(take)
+    view = _task_view(task, [shift])
+    return CheckResult(view, _shift_view(shift), await _taker(session, take), returned), fresh

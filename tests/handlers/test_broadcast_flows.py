@@ -311,3 +311,45 @@ async def test_a_photo_telegram_rejects_is_counted_failed_with_the_reason(town: 
     assert "已发送 0 · 失败 4" in report.text
     assert "⚠️ 4 条失败：Bad Request: wrong file identifier" in report.text
     assert "发送完毕" in report.text
+
+
+async def test_files_that_cannot_go_out_as_a_photo_are_refused_before_anything_else(
+    town: Harness,
+) -> None:
+    h = town
+    await h.send(COORDINATOR, "/broadcast")
+    pdf = {"file_id": "BQAD-pdf", "file_unique_id": "d1", "mime_type": "application/pdf"}
+    refused = (await h.send_kind(COORDINATOR, document=pdf, caption="通知"))[-1]
+    assert refused.text.startswith("这个文件不是图片")
+    big = {
+        "file_id": "BQAD-big",
+        "file_unique_id": "d2",
+        "mime_type": "image/jpeg",
+        "file_size": 12 * 1024 * 1024,
+    }
+    refused = (await h.send_kind(COORDINATOR, document=big))[-1]
+    assert refused.text.startswith("这张图片有 12.0 MB，超过了 Telegram 照片 10.0 MB 的上限")
+    small = big | {"file_size": 200_000}
+    refused = (await h.send_kind(COORDINATOR, document=small))[-1]
+    assert "以“照片”方式发送" in refused.text
+    photo = [{"file_id": "AgAD-photo", "file_unique_id": "u1", "width": 90, "height": 90}]
+    picker = (await h.send_kind(COORDINATOR, photo=photo, caption="活动照片"))[-1]
+    assert "(G1)" in " ".join(labels(picker)), "a photo is taken and the audience asked"
+
+
+async def test_a_photo_refused_in_the_preview_cannot_be_sent(town: Harness) -> None:
+    from jobs.transport import BadRequest
+
+    h = town
+    await h.send(COORDINATOR, "/broadcast")
+    photo = [{"file_id": "AgAD-bad", "file_unique_id": "u9", "width": 90, "height": 90}]
+    picker = (await h.send_kind(COORDINATOR, photo=photo, caption="活动照片"))[-1]
+    await h.press(COORDINATOR, picker.button("(G1)"), picker)
+    h.transport.fail_next("send_photo", BadRequest("Bad Request: wrong file identifier"))
+    options = (await h.press(COORDINATOR, picker.button("下一步"), picker))[-1]
+    await h.press(COORDINATOR, options.button("发送"), options)
+    refusal = h.last(COORDINATOR).text
+    assert refusal.startswith("Telegram 拒收了这张照片的预览（Bad Request: wrong file identifier）")
+    assert await count(h.app.db, Broadcast) == 0, "nothing was sent"
+    await h.press(COORDINATOR, options.button("取消"), options)
+    assert await count(h.app.db, Broadcast) == 0

@@ -4,15 +4,24 @@ them in and out; an emergency call goes to the reserve first; forged buttons cha
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
+from sqlalchemy import update
 from sqlmodel import col, select
 
 from bot.i18n import translator
+from jobs.tasks import settle_no_shows
+from models.members import Member
+from models.outbox import OutboxMessage, OutboxStatus
 from models.points import LedgerEntry
 from models.tasks import Task, TaskTake
-from services import audiences
+from services import audiences, broadcasts, tasks
 from services.access import load_actor
+from services.audiences import Audience
+from services.broadcasts import BroadcastPolicy, Draft
 from services.members import find_member
+from services.tasks import TaskDraft, TaskRules
 from tests.conftest import COORDINATOR, GRID_WORKER, RESIDENT, STRANGER, VOLUNTEER
 from tests.fakes import SentMessage
 from tests.harness import Harness, User
@@ -77,7 +86,7 @@ async def test_a_coordinator_posts_a_task_and_bad_input_is_answered(town: Harnes
     assert past.text == ZH("meetings.in_past")
     end = (await h.send(COORDINATOR, "2026-11-28 09:00"))[-1]
     assert end.text.startswith("什么时候结束？")
-    before = (await h.send(COORDINATOR, "08:00"))[-1]
+    before = (await h.send(COORDINATOR, "09:00"))[-1]
     assert before.text == "结束时间必须晚于开始时间。"
     place = (await h.send(COORDINATOR, "11:00"))[-1]
     assert place.text.startswith("在哪里？")
@@ -218,3 +227,137 @@ async def test_only_coordinators_and_grid_leaders_post_tasks(town: Harness) -> N
     assert ask.text.startswith("任务名称是什么？"), "a grid leader posts tasks in the grid"
     async with h.app.db.transaction() as session:
         assert (await session.execute(select(Task))).first() is None
+
+
+async def test_a_volunteer_back_after_blocking_the_bot_gets_what_still_matters(
+    town: Harness,
+) -> None:
+    """While the volunteer had blocked the bot, a task call, a cancelled task's call and an
+    urgent broadcast were held. When they write again, the open call (with today's counts)
+    and the broadcast arrive, the cancelled task's call does not, and the broadcast report
+    moves the copy from "blocked" to "sent"."""
+    h = town
+    async with h.app.db.transaction() as session:
+        await session.execute(
+            update(Member)
+            .where(col(Member.telegram_id) == VOLUNTEER.id)
+            .values(blocked_at=h.clock())
+        )
+        coordinator = await find_member(session, COORDINATOR.id)
+        assert coordinator is not None
+        organiser = await load_actor(session, coordinator.id)
+    seen = len(h.transport.chats[VOLUNTEER.id])
+    await post_task(h)
+    task_id = await only_task_id(h)
+    await h.press(RESIDENT, announcement(h, RESIDENT).button("报名"))
+    rules = TaskRules.of(h.app.settings)
+    policy = BroadcastPolicy.of(h.app.settings)
+    async with h.app.db.transaction() as session:
+        other = await tasks.create_task(
+            session,
+            organiser,
+            TaskDraft(
+                "搬运物资",
+                "社区仓库",
+                datetime(2026, 11, 29, 1, 0, tzinfo=UTC),
+                datetime(2026, 11, 29, 3, 0, tzinfo=UTC),
+                3,
+                organiser.grants[0].unit.id,
+            ),
+            h.clock(),
+            rules,
+        )
+        await tasks.cancel(session, organiser, other.id, h.clock())
+        sent = await broadcasts.send(
+            session,
+            organiser,
+            Draft(
+                "今晚有寒潮，请检查独居老人",
+                audience=Audience(unit_ids=(organiser.grants[0].unit.id,)),
+                urgent=True,
+                ask_ack=True,
+            ),
+            h.clock(),
+            policy,
+        )
+    await deliver(h)
+    assert len(h.transport.chats[VOLUNTEER.id]) == seen, "nothing reaches a blocked person"
+    async with h.app.db.transaction() as session:
+        held = await broadcasts.report_of(session, sent.broadcast_id)
+    assert held.blocked == 1
+    assert held.queued == 0
+
+    h.clock.advance(hours=1)
+    await h.send(VOLUNTEER, "/tasks")
+    await deliver(h)
+    got = [m.text for m in h.transport.chats[VOLUNTEER.id][seen:]]
+    assert any(t.startswith("🚨") and "今晚有寒潮" in t for t in got), got
+    card = announcement(h, VOLUNTEER)
+    assert card.buttons[0][0][0] == "🙋 报名（1/2）", "the call shows today's count"
+    assert not any("搬运物资" in t for t in got), "the cancelled task's call is dropped"
+    async with h.app.db.transaction() as session:
+        after = await broadcasts.report_of(session, sent.broadcast_id)
+        expired = (
+            (
+                await session.execute(
+                    select(col(OutboxMessage.error)).where(
+                        col(OutboxMessage.status) == OutboxStatus.expired
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+        await broadcasts.refresh_reports(session, h.clock(), policy)
+    assert (after.sent, after.blocked, after.queued) == (held.sent + 1, 0, 0)
+    assert expired == ["held while blocked; the task is over"]
+    await deliver(h)
+    report = [m for m in h.transport.chats[COORDINATOR.id] if "已屏蔽机器人" in m.text][-1]
+    assert f"已发送 {after.sent}" in report.text
+    assert "已屏蔽机器人 0" in report.text
+    organiser_card = (await h.press(COORDINATOR, f"tk_card:{task_id}"))[-1]
+    assert "屏蔽 0" in organiser_card.text
+
+
+async def test_a_no_show_is_told_and_the_organiser_undoes_it_from_the_list(town: Harness) -> None:
+    h = town
+    await post_task(h)
+    card = announcement(h, VOLUNTEER)
+    await h.press(VOLUNTEER, card.button("报名"), card)
+    h.clock.advance(days=5, hours=3)  # Saturday 13:00 local: the 09:00–11:00 shift is over
+    assert await settle_no_shows(h.app.db, TaskRules.of(h.app.settings), h.clock()) == 1
+    await deliver(h)
+    told = h.texts(VOLUNTEER)[-1]
+    assert told.startswith("你报名了“清理3号楼垃圾”")
+    assert "已记为未到" in told
+    notice = h.last(COORDINATOR)
+    assert "李明 报名后没有签到" in notice.text
+    takers = (await h.press(COORDINATOR, notice.button("报名名单")))[-1]
+    assert "1. 李明 — 未到" in takers.text
+    assert "签到" not in " ".join(label for row in takers.buttons for label, _ in row)
+    await h.press(VOLUNTEER, takers.button("撤销未到"))
+    assert h.last_toast() == ZH("error.permission"), "only the organiser undoes it"
+    await h.press(COORDINATOR, takers.button("撤销未到"), takers)
+    assert h.last_toast() == "已撤销 李明 的未到记录，扣分已退回。"
+    assert "1. 李明 — 已报名" in takers.text
+    await deliver(h)
+    assert h.texts(VOLUNTEER)[-1].startswith("组织者撤销了你在“清理3号楼垃圾”的未到记录")
+
+
+async def test_an_overnight_shift_shows_both_dates_before_it_is_sent(town: Harness) -> None:
+    h = town
+    await h.send(COORDINATOR, "/task")
+    await h.send(COORDINATOR, "夜间巡逻")
+    await h.send(COORDINATOR, "2026-11-28 22:00")
+    same = (await h.send(COORDINATOR, "22:00"))[-1]
+    assert same.text == "结束时间必须晚于开始时间。"
+    await h.send(COORDINATOR, "06:00")
+    await h.send(COORDINATOR, "社区大门")
+    preview = (await h.send(COORDINATOR, "2"))[-1]
+    assert "11月28日" in preview.text
+    assert "11月29日" in preview.text
+    assert "06:00" in preview.text
+    await h.press(COORDINATOR, preview.button("发布"), preview)
+    async with h.app.db.transaction() as session:
+        task = (await session.execute(select(Task))).scalar_one()
+    assert task.ends_at - task.starts_at == timedelta(hours=8)

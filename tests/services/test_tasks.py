@@ -15,7 +15,7 @@ from bot.db import Database
 from models.outbox import OutboxMessage
 from models.points import HoursEntry, LedgerEntry
 from models.tasks import Task, TaskCall, TaskShift, TaskTake, WidenStep
-from services import audiences, tasks
+from services import audiences, points, tasks
 from services.access import Actor, load_actor
 from services.broadcasts import BroadcastPolicy
 from services.errors import Conflict, InvalidInput, PermissionDenied, ServiceError
@@ -143,7 +143,7 @@ def test_typed_times_and_numbers() -> None:
     assert tasks.parse_end("11:00", start, SHANGHAI, NOW) == START + timedelta(hours=2)
     assert tasks.parse_end("2026-11-28 17:30", start, SHANGHAI, NOW) == START + timedelta(hours=8.5)
     with pytest.raises(InvalidInput) as refused:
-        tasks.parse_end("08:00", start, SHANGHAI, NOW)
+        tasks.parse_end("09:00", start, SHANGHAI, NOW)
     assert refused.value.key == "tasks.end_before_start"
     with pytest.raises(InvalidInput) as refused:
         tasks.parse_start("2026-11-01 09:00", SHANGHAI, NOW)
@@ -338,6 +338,33 @@ async def test_reminder_goes_once_across_a_restart_and_never_for_a_cancelled_tas
     assert await outbox_keys(town.db, "task-rem:") == [f"task-rem:{task.shifts[0].id}:{volunteer}"]
 
 
+async def test_someone_who_takes_a_slot_after_the_reminder_is_reminded_at_once(
+    town: Town,
+) -> None:
+    task = await new_task(town)
+    shift_id = task.shifts[0].id
+    early, late = await volunteers(town, 2)
+    await take(town, early, shift_id)
+    due = START - timedelta(hours=2)
+    assert await run_reminders(town.db, due) == 1
+    await take(town, late, shift_id, due + timedelta(minutes=30))
+    assert await run_reminders(town.db, due + timedelta(minutes=31)) == 0
+    assert await outbox_keys(town.db, "task-rem:") == sorted(
+        f"task-rem:{shift_id}:{a.member_id}" for a in (early, late)
+    )
+    async with town.db.transaction() as session:
+        reminder = (
+            await session.execute(
+                select(OutboxMessage).where(
+                    col(OutboxMessage.dedupe_key) == f"task-rem:{shift_id}:{late.member_id}"
+                )
+            )
+        ).scalar_one()
+    assert "11月28日" in reminder.payload["text"]
+    assert "3号楼门口" in reminder.payload["text"]
+    assert reminder.payload["buttons"][0][0]["payload"] == f"tk_back:{shift_id}"
+
+
 # -- emergency mobilisation -------------------------------------------------------------------
 
 
@@ -466,3 +493,95 @@ async def test_a_task_posted_at_night_is_announced_after_quiet_hours(town: Town)
     morning = datetime(2026, 11, 24, 8, 0, tzinfo=SHANGHAI).astimezone(UTC)
     assert rows
     assert {row.not_before for row in rows} == {morning}
+
+
+# -- no-shows ---------------------------------------------------------------------------------
+
+
+async def test_a_taker_never_checked_in_loses_points_once_and_the_organiser_can_undo(
+    town: Town,
+) -> None:
+    task = await new_task(town, slots=3)
+    shift_id = task.shifts[0].id
+    came, absent, gave_back = await volunteers(town, 3)
+    for actor in (came, absent, gave_back):
+        await take(town, actor, shift_id)
+    async with town.db.transaction() as session:
+        await tasks.give_back(session, gave_back, shift_id, START - timedelta(hours=1))
+        await points.award(
+            session,
+            member_id=absent.member_id or 0,
+            rule_code="wish_fulfilled",
+            source="wish",
+            source_id=1,
+            now=NOW,
+        )
+        _, _, found = await tasks.takers(session, town["coordinator"], shift_id)
+        present = next(t for t in found if t.member_id == came.member_id)
+        await tasks.check_in(session, town["coordinator"], present.take_id, START)
+
+    async def settle(at: datetime) -> int:
+        async with town.db.transaction() as session:
+            return await tasks.settle_no_shows(session, at, RULES)
+
+    async def balance(actor: Actor) -> int:
+        async with town.db.transaction() as session:
+            return await points.balance(session, actor.member_id or 0)
+
+    end = START + timedelta(hours=2)
+    assert await settle(end + timedelta(minutes=30)) == 0, "within the grace period"
+    assert await balance(absent) == 10
+    assert await settle(end + timedelta(hours=1)) == 1
+    assert await settle(end + timedelta(hours=2)) == 0, "a rerun deducts nothing more"
+    assert await balance(absent) == 5
+    assert await balance(came) == 0
+    assert await balance(gave_back) == 0, "giving back before the start is not a no-show"
+    absent_take = next(t.take_id for t in found if t.member_id == absent.member_id)
+    assert await outbox_keys(town.db, "task-noshow:") == [f"task-noshow:{absent_take}"]
+    async with town.db.transaction() as session:
+        told = (
+            await session.execute(
+                select(OutboxMessage).where(
+                    col(OutboxMessage.dedupe_key) == f"task-noshows:{shift_id}"
+                )
+            )
+        ).scalar_one()
+        _, _, listed = await tasks.takers(session, town["coordinator"], shift_id)
+    assert told.member_id == town.member("coordinator")
+    assert "志愿者1" in told.payload["text"]
+    assert "志愿者0" not in told.payload["text"]
+    marked = next(t for t in listed if t.member_id == absent.member_id)
+    assert marked.no_show_at is not None
+
+    async with town.db.transaction() as session:
+        with pytest.raises(PermissionDenied):
+            await tasks.undo_no_show(session, came, marked.take_id, NOW, RULES)
+    async with town.db.transaction() as session:
+        undone, fresh = await tasks.undo_no_show(
+            session, town["coordinator"], marked.take_id, end + timedelta(hours=3), RULES
+        )
+    assert fresh
+    assert undone.points == 5
+    assert undone.taker.no_show_at is None
+    async with town.db.transaction() as session:
+        _, again = await tasks.undo_no_show(
+            session, town["coordinator"], marked.take_id, end + timedelta(hours=3), RULES
+        )
+    assert not again
+    assert await settle(end + timedelta(hours=4)) == 0
+    assert await balance(absent) == 10
+
+
+def test_an_end_time_before_the_start_is_the_next_morning() -> None:
+    night = tasks.parse_start("2026-11-28 22:00", SHANGHAI, NOW)
+    end = tasks.parse_end("06:00", night, SHANGHAI, NOW)
+    assert end - night == timedelta(hours=8)
+    assert end.astimezone(SHANGHAI).day == 29
+    assert tasks.parse_end("23:30", night, SHANGHAI, NOW) - night == timedelta(minutes=90)
+    for same in ("22:00", "2026-11-28 22:00", "2026-11-28 21:00"):
+        with pytest.raises(InvalidInput) as refused:
+            tasks.parse_end(same, night, SHANGHAI, NOW)
+        assert refused.value.key == "tasks.end_before_start", same
+    with pytest.raises(InvalidInput) as too_long:
+        tasks.parse_end("2026-11-30 06:00", night, SHANGHAI, NOW)
+    assert too_long.value.key == "tasks.too_long"
