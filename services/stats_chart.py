@@ -5,8 +5,11 @@ side by side. Rendered with matplotlib's Agg backend; callers run it off the eve
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Sequence
 from functools import cache
+from importlib import resources
+from pathlib import Path
 
 import matplotlib
 
@@ -16,6 +19,8 @@ from matplotlib import font_manager
 from matplotlib.figure import Figure
 
 from services.stats import Report, TrendPoint
+
+log = logging.getLogger(__name__)
 
 CJK_FONTS = (
     "Noto Sans CJK SC",
@@ -27,6 +32,9 @@ CJK_FONTS = (
     "Microsoft YaHei",
     "PingFang SC",
 )
+PACKAGED_CJK_FONT = ("mplfonts", "fonts/NotoSansCJKsc-Regular.otf")
+"""The Chinese font shipped with the ``mplfonts`` dependency (Noto Sans CJK SC), used when the
+machine has none of :data:`CJK_FONTS`."""
 
 SHARES: tuple[tuple[str, str, str], ...] = (
     ("issues_accepted_on_time_share", "按时受理", "On-time response"),
@@ -40,10 +48,28 @@ CHILDREN_SHOWN = 12
 
 @cache
 def cjk_font() -> str | None:
-    """A Chinese-capable font installed on this machine, if any; without one the chart is
-    labelled in English and with unit codes (Chinese glyphs would show as boxes)."""
+    """A Chinese-capable font: one installed on this machine, else the one the ``mplfonts``
+    package ships (registered with matplotlib on the first chart, not at start). Without
+    either the chart is labelled in English and with unit codes (Chinese glyphs would show as
+    boxes)."""
     installed = {font.name for font in font_manager.fontManager.ttflist}
-    return next((name for name in CJK_FONTS if name in installed), None)
+    found = next((name for name in CJK_FONTS if name in installed), None)
+    return found or packaged_cjk_font()
+
+
+def packaged_cjk_font() -> str | None:
+    """Register the packaged CJK font file with matplotlib; its family name, or None when the
+    package or the file is missing (or not a plain file, as in a zipped install)."""
+    package, name = PACKAGED_CJK_FONT
+    try:
+        font = resources.files(package).joinpath(name)
+        if not isinstance(font, Path) or not font.is_file():
+            raise FileNotFoundError(name)
+        font_manager.fontManager.addfont(font)
+        return str(font_manager.FontProperties(fname=font).get_name())
+    except (ImportError, OSError, RuntimeError):
+        log.warning("no CJK font: statistics charts are labelled in English", exc_info=True)
+        return None
 
 
 def render_chart(

@@ -4,9 +4,12 @@ below is worked out by hand from that file, not copied from a run."""
 from __future__ import annotations
 
 import struct
+import warnings
 from datetime import date
+from pathlib import Path
 
 import pytest
+from matplotlib import font_manager
 
 from bot.db import Database
 from services import stats, stats_chart
@@ -229,3 +232,29 @@ async def test_trend_and_chart(world: StatsWorld) -> None:
         assert 20_000 < len(png) < 2_000_000
         width, height = struct.unpack(">II", png[16:24])
         assert (width, height) == (1210, 506)
+
+
+async def test_chinese_chart_uses_a_cjk_font(world: StatsWorld) -> None:
+    """On any machine installed from the repository (fonts or none) the Chinese chart is drawn
+    with a CJK font: the packaged one registers, and no glyph falls back to a box."""
+    packaged = stats_chart.packaged_cjk_font()
+    assert packaged == "Noto Sans CJK SC"
+    chosen = stats_chart.cjk_font()
+    assert chosen is not None
+    resolved = font_manager.findfont(
+        font_manager.FontProperties(family=[chosen, "DejaVu Sans"]), fallback_to_default=False
+    )
+    assert "DejaVu" not in Path(resolved).name
+    face = font_manager.get_font(resolved)
+    assert all(face.get_char_index(ord(c)) for c in "走访覆盖按期办结趋势各单位对比")
+    street = await world.actor("street")
+    async with world.db.reading() as session:
+        report = await stats.report(session, street, world.id("XS"), OCTOBER, NOW, POLICY)
+        points = await stats.trend(session, report.unit, OCTOBER, NOW, POLICY)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        zh = stats_chart.render_chart(report, points, "zh_CN")
+    assert not [w for w in caught if "missing from font" in str(w.message)]
+    en = stats_chart.render_chart(report, points, "en")
+    assert 20_000 < len(zh) < 2_000_000
+    assert zh != en  # labelled in Chinese, not in the English fallback
