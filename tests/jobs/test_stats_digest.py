@@ -10,12 +10,13 @@ import pytest
 from sqlmodel import col, select
 
 from bot.db import Database
+from bot.i18n import translator
 from bot.settings import Settings
-from jobs.stats import unit_digest_key, weekly_digest
+from jobs.stats import digest_texts, unit_digest_key, weekly_digest
 from models.issues import IssueStatus
 from models.members import Role
 from models.outbox import Blob, OutboxKind, OutboxMessage
-from services.stats import parse_period
+from services.stats import StatsPolicy, build_report, parse_period, summary_text
 from tests.stats_world import StatsWorld
 
 # Monday 9 November 2026, 09:00 in Shanghai (the default digest time): last week is 2026-W45.
@@ -120,3 +121,19 @@ async def test_a_person_who_had_the_old_per_community_digest_is_not_sent_it_agai
         )
     assert await weekly_digest(world.db, settings, MONDAY) == 2  # "both" and "street"
     assert len(await outbox(world.db, world.members["second"])) == 1
+
+
+async def test_a_long_digest_is_split_between_units_never_inside_one(world: StatsWorld) -> None:
+    await world.issue("XG1", W45, IssueStatus.new, [])
+    async with world.db.reading() as session:
+        report = await build_report(
+            session, world.units["XC1"], parse_period("2026-W45"), MONDAY, StatsPolicy()
+        )
+    t = translator("zh_CN")
+    one = summary_text(t, report)
+    parts = digest_texts(t, [report] * 12)
+    assert len(parts) > 1
+    assert all(len(part.text) <= 4000 for part in parts)
+    assert parts[0].text.startswith("🗓 每周统计")
+    assert all(part.text.startswith("📊") for part in parts[1:])
+    assert sum(part.text.count(one) for part in parts) == 12
