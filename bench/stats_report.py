@@ -1,6 +1,6 @@
 """The statistics report for a street of 10 communities at scale: 100,000 issues (with ~5 events
-each), 50,000 households (with visits), 1,000,000 ledger entries, plus wishes, meetings and
-service hours, on SQLite or PostgreSQL.
+each), 50,000 households (with visits and cadence history), 1,000,000 ledger entries, plus
+wishes, meetings and service hours, on SQLite or PostgreSQL.
 
 The data is bulk-loaded with the database driver (sqlite3 executemany, asyncpg COPY) — the same
 rows the services write, spread over 2026 — and its generation is **not** timed. Then it times
@@ -277,6 +277,7 @@ async def generate(url: str, issues: int, households: int, entries: int) -> dict
     household_rows: list[dict[str, Any]] = []
     links: list[dict[str, Any]] = []
     visits: list[dict[str, Any]] = []
+    intervals: list[dict[str, Any]] = []
     for i in range(1, households + 1):
         bid, gid, _ = buildings[i % len(buildings)]
         tag = r.choice([None, None, 1001, 1002, 1003])
@@ -284,6 +285,11 @@ async def generate(url: str, issues: int, households: int, entries: int) -> dict
         household_rows.append({"id": i, "building_id": bid, "grid_id": gid,
                                "address_key": f"h{i}", "interval_days": interval,
                                "due_at": NOW, "created_at": YEAR_START})  # fmt: skip
+        # One household in ten was tagged later in the year: 90 days until then.
+        history = [(YEAR_START, 90), (moment(r), interval)] if tag and i % 10 == 0 else []
+        for valid_from, days in history or [(YEAR_START, interval)]:
+            intervals.append({"id": len(intervals) + 1, "household_id": i,
+                              "interval_days": days, "valid_from": valid_from})  # fmt: skip
         if tag:
             links.append({"household_id": i, "tag_id": tag})
         for _ in range(3):
@@ -292,6 +298,7 @@ async def generate(url: str, issues: int, households: int, entries: int) -> dict
     await load.batches("households", household_rows)
     await load.batches("household_tag_links", links)
     counts["households"] = households
+    counts["household_intervals"] = await load.batches("household_intervals", intervals)
     counts["visits"] = await load.batches("visits", visits)
 
     series: list[dict[str, Any]] = []
@@ -341,8 +348,8 @@ async def generate(url: str, issues: int, households: int, entries: int) -> dict
     counts["service_hours"] = await load.batches("service_hours", hour_rows())
     await load.finish(
         ["units", "members", "role_grants", "issues", "issue_events", "wishes", "wish_events",
-         "households", "visits", "meeting_series", "meetings", "meeting_attendance",
-         "points_ledger", "service_hours"]
+         "households", "household_intervals", "visits", "meeting_series", "meetings",
+         "meeting_attendance", "points_ledger", "service_hours"]
     )  # fmt: skip
     return counts
 

@@ -883,7 +883,7 @@ async def ask_interval(ctx: Context) -> None:
 async def tag_interval(ctx: Context) -> None:
     days = hh.parse_interval(ctx.incoming.text)
     tag, changed = await hh.set_tag_interval(
-        ctx.session, ctx.actor, int(_data(ctx).get("tag", 0)), days, policy_of(ctx)
+        ctx.session, ctx.actor, int(_data(ctx).get("tag", 0)), days, policy_of(ctx), ctx.now
     )
     await ctx.clear_step()
     ctx.reply(

@@ -42,7 +42,7 @@ def job_table(settings: Settings, db: Database) -> list[tuple[str, timedelta | N
          lambda now: plan_meetings(db, meeting_rules, now)),
         ("meetings.reminders", timedelta(minutes=1),
          lambda now: send_meeting_reminders(db, meeting_rules, now)),
-        ("visits.intervals", None, lambda now: refresh_intervals(db, settings)),
+        ("visits.intervals", None, lambda now: refresh_intervals(db, settings, now)),
         ("visits", timedelta(minutes=1), lambda now: run_visit_jobs(db, settings, now)),
         ("wishes.deadlines", timedelta(minutes=5),
          lambda now: wish_deadlines(db, now, settings.zone)),

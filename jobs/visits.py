@@ -150,10 +150,10 @@ async def send_summaries(
     return sent
 
 
-async def refresh_intervals(db: Database, settings: Settings) -> int:
+async def refresh_intervals(db: Database, settings: Settings, now: datetime) -> int:
     """At start-up: households follow the configured default interval if it changed."""
     async with db.transaction() as session:
-        changed = await recompute_intervals(session, VisitPolicy.of(settings))
+        changed = await recompute_intervals(session, VisitPolicy.of(settings), now)
     if changed:
         log.info("visit intervals: %s households have new due dates", changed)
     return changed

@@ -66,6 +66,24 @@ class Household(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+class HouseholdInterval(SQLModel, table=True):
+    """The history of a household's visit interval: each row holds from ``valid_from`` until
+    the household's next row (the last one is ``Household.interval_days``). Written whenever
+    the interval changes (filed, tags changed, a tag's or the default cadence changed), so that
+    the coverage of a past period is measured by the cadence in force then."""
+
+    __tablename__ = "household_intervals"
+    __table_args__ = (
+        Index("ix_household_intervals_household", "household_id", "valid_from", "interval_days"),
+        Index("ix_household_intervals_valid_from", "valid_from", "household_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    household_id: int = Field(foreign_key="households.id", ondelete="CASCADE")
+    interval_days: int
+    valid_from: datetime = Field(sa_type=UTCDateTime)
+
+
 class HouseholdTagLink(SQLModel, table=True):
     __tablename__ = "household_tag_links"
 

@@ -28,7 +28,13 @@ from sqlmodel import col
 
 from bot.i18n import N_, Translator
 from bot.settings import Settings
-from models.households import Household, HouseholdTag, HouseholdTagLink, HubLink
+from models.households import (
+    Household,
+    HouseholdInterval,
+    HouseholdTag,
+    HouseholdTagLink,
+    HubLink,
+)
 from models.members import Member, Role, RoleGrant
 from models.org import Unit, UnitKind
 from services.access import Actor, UnitRef
@@ -148,6 +154,20 @@ def interval_of(tags: Iterable[TagView], default_days: int) -> int:
     return min(days) if days else default_days
 
 
+async def record_intervals(
+    session: AsyncSession, intervals: Iterable[tuple[int, int]], now: datetime
+) -> None:
+    """Note (household id, interval) as in force from ``now`` in the interval history
+    (``HouseholdInterval``), which the coverage of past periods reads. Call it wherever
+    ``Household.interval_days`` is set to a new value."""
+    rows = [
+        {"household_id": household_id, "interval_days": days, "valid_from": now}
+        for household_id, days in intervals
+    ]
+    for start in range(0, len(rows), 2000):
+        await session.execute(insert(HouseholdInterval), rows[start : start + 2000])
+
+
 def _clean_tag_name(raw: str) -> str:
     name = " ".join(unicodedata.normalize("NFKC", raw).split())
     if not name:
@@ -205,6 +225,7 @@ async def set_tag_interval(
     tag_id: int,
     interval_days: int | None,
     policy: VisitPolicy,
+    now: datetime,
 ) -> tuple[TagView, int]:
     """Change a tag's interval; the households carrying it get their new due dates at once.
     Returns the tag and how many households changed."""
@@ -214,7 +235,7 @@ async def set_tag_interval(
         raise NotFound("households.tag_unknown")
     tag.interval_days = interval_days
     await session.flush()
-    changed = await recompute_intervals(session, policy, tag_id=tag_id)
+    changed = await recompute_intervals(session, policy, now, tag_id=tag_id)
     return _tag_view(tag), changed
 
 
@@ -225,10 +246,11 @@ def _require_tag_manager(actor: Actor) -> None:
 
 
 async def recompute_intervals(
-    session: AsyncSession, policy: VisitPolicy, *, tag_id: int | None = None
+    session: AsyncSession, policy: VisitPolicy, now: datetime, *, tag_id: int | None = None
 ) -> int:
     """Bring every household's interval and due date in line with its tags and the default
-    interval (after a tag's interval or the default changed). Returns how many changed."""
+    interval (after a tag's interval or the default changed); a new interval is in force from
+    ``now``. Returns how many changed."""
     tags = {t.id: t for t in await list_tags(session)}
     query = select(
         col(Household.id),
@@ -261,14 +283,18 @@ async def recompute_intervals(
     for household_id, linked in (await session.execute(links_query)).all():
         tag_ids[household_id].append(linked)
     changes = []
+    new_intervals: list[tuple[int, int]] = []
     for row_id, days, last, created, due in rows:
         household_id = int(row_id or 0)
         wanted = interval_of((tags[t] for t in tag_ids[household_id]), policy.default_days)
         new_due = (last or created) + timedelta(days=wanted)
         if wanted != days or new_due != due:
             changes.append({"row_id": household_id, "days": wanted, "due": new_due})
+        if wanted != days:
+            new_intervals.append((household_id, wanted))
     if changes:
         await session.execute(_SET_INTERVAL, changes)
+        await record_intervals(session, new_intervals, now)
     return len(changes)
 
 
@@ -561,6 +587,7 @@ async def add_household(
     assert household.id is not None
     for tag in tags:
         session.add(HouseholdTagLink(household_id=household.id, tag_id=tag.id))
+    await record_intervals(session, [(household.id, days)], now)
     await session.flush()
     return (await _views(session, [household], {building.id: building}))[0]
 
@@ -646,7 +673,10 @@ async def set_household_tags(
     )
     for tag in tags:
         session.add(HouseholdTagLink(household_id=household_id, tag_id=tag.id))
-    household.interval_days = interval_of(tags, policy.default_days)
+    days = interval_of(tags, policy.default_days)
+    if days != household.interval_days:
+        await record_intervals(session, [(household_id, days)], now)
+    household.interval_days = days
     household.due_at = (household.last_visited_at or household.created_at) + timedelta(
         days=household.interval_days
     )
@@ -1520,6 +1550,7 @@ async def _apply(
     insert_tags: list[list[int]] = []
     updates: list[dict[str, Any]] = []
     relink: dict[int, list[int]] = {}
+    recadenced: set[int] = set()
     for plan in planned:
         current = existing.get((plan.building.id, plan.key))
         if current is None:
@@ -1567,6 +1598,8 @@ async def _apply(
         if after == before and current.id not in relink:
             report.unchanged += 1
             continue
+        if after["interval_days"] != before["interval_days"]:
+            recadenced.add(current.id)
         updates.append({"row_id": current.id, **after, "updated_at": now})
     report.created = len(inserts)
     report.updated = len(updates)
@@ -1576,20 +1609,24 @@ async def _apply(
     links = HouseholdTagLink.__table__  # type: ignore[attr-defined]
     for start in range(0, len(inserts), 2000):
         await session.execute(insert(table), inserts[start : start + 2000])
-    tagged = {
-        (row["building_id"], row["address_key"]): tag_ids
+    inserted = {
+        (row["building_id"], row["address_key"]): (row["interval_days"], tag_ids)
         for row, tag_ids in zip(inserts, insert_tags, strict=True)
-        if tag_ids
     }
     new_links = []
-    for chunk in _chunks(sorted({key[0] for key in tagged}), 200):
+    intervals: list[tuple[int, int]] = []
+    for chunk in _chunks(sorted({key[0] for key in inserted}), 200):
         found = await session.execute(
             select(table.c.id, table.c.building_id, table.c.address_key).where(
                 table.c.building_id.in_(chunk)
             )
         )
         for household_id, building_id, key in found.all():
-            for tag_id in tagged.get((building_id, key), ()):
+            if (building_id, key) not in inserted:
+                continue
+            days, tag_ids = inserted[(building_id, key)]
+            intervals.append((household_id, days))
+            for tag_id in tag_ids:
                 new_links.append({"household_id": household_id, "tag_id": tag_id})
     for start in range(0, len(new_links), 2000):
         await session.execute(insert(links), new_links[start : start + 2000])
@@ -1601,6 +1638,8 @@ async def _apply(
         )
         for start in range(0, len(updates), CHUNK):
             await session.execute(statement, updates[start : start + CHUNK])
+    intervals += [(u["row_id"], u["interval_days"]) for u in updates if u["row_id"] in recadenced]
+    await record_intervals(session, intervals, now)
     relinked = sorted(relink)
     for chunk in _chunks(relinked):
         await session.execute(delete(links).where(links.c.household_id.in_(chunk)))

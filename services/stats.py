@@ -46,7 +46,7 @@ from sqlmodel import col
 
 from bot.i18n import N_, Translator
 from bot.settings import Settings as AppSettings
-from models.households import Household, HouseholdTag, HouseholdTagLink
+from models.households import Household, HouseholdInterval, HouseholdTag, HouseholdTagLink
 from models.issues import OPEN_STATUSES, EventKind, Issue, IssueEvent, IssueStatus
 from models.meetings import Meeting, MeetingAttendance, MeetingSeries, MeetingStatus
 from models.members import Member, Role, RoleGrant
@@ -902,7 +902,8 @@ async def _visits(
         .group_by(col(Visit.household_id))
         .subquery("last_visits")
     )
-    window = col(Household.interval_days) * 24.0
+    then = _intervals_then(grids, at)
+    window = func.coalesce(then.c.days, col(Household.interval_days)) * 24.0
     covered = and_(last.c.last_at.is_not(None), _hours(ctx, literal(at), last.c.last_at) <= window)
     overdue = and_(~covered, _hours(ctx, literal(at), col(Household.created_at)) > window)
     link = aliased(HouseholdTagLink)
@@ -927,6 +928,7 @@ async def _visits(
         )
         .select_from(Household)
         .outerjoin(last, last.c.household_id == col(Household.id))
+        .outerjoin(then, then.c.household_id == col(Household.id))
         .where(col(Household.grid_id).in_(grids))
         .where(col(Household.created_at) < at)
         .where(or_(col(Household.archived_at).is_(None), col(Household.archived_at) >= at))
@@ -974,6 +976,34 @@ async def _visits(
     for child, n in logged.all():
         out.setdefault(int(child), {})["visits_logged"] = int(n or 0)
     return out, by_tag
+
+
+def _intervals_then(grids: Any, at: datetime) -> Any:
+    """The interval in force at ``at`` of the households whose interval changed after it (from
+    the interval history); every other household is still on ``Household.interval_days``. Only
+    the history rows after ``at`` are scanned first (none for a period that ends now), so the
+    cost follows the changes since the snapshot, not the registry's size. The row in force is
+    the last one recorded up to ``at`` (the highest id: rows are written as changes happen, so
+    of two at the same moment the later wins); grouping rather than a window function lets
+    SQLite index this small set for the join instead of scanning it per household."""
+    hi = HouseholdInterval
+    changed = (
+        select(col(hi.household_id))
+        .join(Household, col(Household.id) == col(hi.household_id))
+        .where(col(hi.valid_from) > at)
+        .where(col(Household.grid_id).in_(grids), col(Household.created_at) < at)
+    )
+    latest = (
+        select(func.max(col(hi.id)).label("id"))
+        .where(col(hi.household_id).in_(changed), col(hi.valid_from) <= at)
+        .group_by(col(hi.household_id))
+        .subquery("intervals_latest")
+    )
+    return (
+        select(col(hi.household_id).label("household_id"), col(hi.interval_days).label("days"))
+        .join(latest, latest.c.id == col(hi.id))
+        .subquery("intervals_then")
+    )
 
 
 async def _meetings(session: AsyncSession, ctx: Context, unit_map: Any) -> dict[int, Values]:

@@ -13,7 +13,7 @@ from sqlalchemy import delete
 from sqlmodel import select
 
 from bot.db import Database
-from models.households import Household, HouseholdTagLink, HubLink
+from models.households import Household, HouseholdInterval, HouseholdTagLink, HubLink
 from models.members import Member, Role, RoleGrant
 from models.org import Unit
 from models.visits import Visit
@@ -30,7 +30,7 @@ POLICY = VisitPolicy()
 async def empty_registry(db: Database) -> None:
     """Remove the demo households (``seed_demo`` files a dozen): tests start from nothing."""
     async with db.transaction() as session:
-        for table in (Visit, HouseholdTagLink, HubLink, Household):
+        for table in (Visit, HouseholdTagLink, HubLink, HouseholdInterval, Household):
             await session.execute(delete(table))
 
 
@@ -73,6 +73,16 @@ class World:
                 row.phone = phone
             await session.flush()
             return await load_actor(session, member.id)
+
+    async def cadences(self, household_id: int) -> list[tuple[int, datetime]]:
+        """The household's interval history: (days, in force from), oldest first."""
+        async with self.db.transaction() as session:
+            rows = await session.execute(
+                select(HouseholdInterval.interval_days, HouseholdInterval.valid_from)
+                .where(HouseholdInterval.household_id == household_id)
+                .order_by(HouseholdInterval.valid_from, HouseholdInterval.id)  # type: ignore[arg-type]
+            )
+            return [(int(days), at) for days, at in rows.all()]
 
     async def tag_ids(self, *codes: str) -> tuple[int, ...]:
         async with self.db.transaction() as session:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, select
 
 from bot.db import Database
-from models.households import Household, HouseholdTag, HouseholdTagLink
+from models.households import Household, HouseholdInterval, HouseholdTag, HouseholdTagLink
 from models.issues import EventKind, Issue, IssueCategory, IssueEvent, IssueStatus
 from models.meetings import (
     Audience,
@@ -242,7 +242,11 @@ class StatsWorld:
         *,
         tags: list[int] = [],  # noqa: B006
         archived: datetime | None = None,
+        cadences: list[tuple[datetime, int]] = [],  # noqa: B006
     ) -> int:
+        """A household; ``cadences``: its interval history (from, days), ending with
+        ``interval`` (by default ``interval`` since ``created``)."""
+        assert not cadences or cadences[-1][1] == interval
         unit = self.units[building]
         grid_id = int(unit.path.strip("/").split("/")[-2])
         self._seq += 1
@@ -258,6 +262,12 @@ class StatsWorld:
             )
         )
         async with self._tx() as session:
+            for valid_from, days in cadences or [(created, interval)]:
+                session.add(
+                    HouseholdInterval(
+                        household_id=household_id, interval_days=days, valid_from=valid_from
+                    )
+                )
             for tag_id in tags:
                 session.add(HouseholdTagLink(household_id=household_id, tag_id=tag_id))
             for at, outcome in visits:
@@ -480,9 +490,13 @@ async def _fill(w: StatsWorld) -> None:
     start_of_year = datetime(2026, 1, 1, tzinfo=UTC)
     # h1 XB1: met on 20 Oct, visited every 30 days: covered.
     await w.household("XB1", 30, start_of_year, [(oct_(20), "met")])
-    # h2 XB1: met on 10 Oct; its cadence changed from 90 to 7 days (special needs): 21 days
-    # ago is too long, so it is overdue (it would have been covered under the old cadence).
-    await w.household("XB1", 7, start_of_year, [(oct_(10), "met")], tags=[special])
+    # h2 XB1: met on 10 Oct; its cadence changed from 90 to 7 days on 25 Oct (special needs):
+    # at the end of October 21 days ago is too long, so it is overdue; in a period that ended
+    # before 25 Oct it is measured by the 90 days then in force (tests/services/test_stats.py).
+    await w.household(
+        "XB1", 7, start_of_year, [(oct_(10), "met")], tags=[special],
+        cadences=[(start_of_year, 90), (oct_(25), 7)],
+    )  # fmt: skip
     # h3 XB2: only a closed door on 25 Oct (does not count): overdue.
     await w.household("XB2", 30, start_of_year, [(oct_(25), "not_home")], tags=[elderly])
     # h4 XB2: filed on 28 Oct, not yet visited, within its first 30 days: neither.

@@ -155,6 +155,8 @@ async def test_importing_again_changes_nothing_and_empty_cells_erase_nothing(
     assert rows[0].contact_name == "王秀英", "an empty cell keeps what is stored"
     assert rows[3].interval_days == 14, "a tags cell replaces the tags"
     assert len(rows) == 4
+    assert [days for days, _ in await world.cadences(rows[3].id or 0)] == [7, 14]  # 特需 → 独居
+    assert [days for days, _ in await world.cadences(rows[0].id or 0)] == [rows[0].interval_days]
 
 
 async def test_csv_saved_by_chinese_excel_with_english_headers(world: World) -> None:

@@ -182,16 +182,35 @@ async def test_changing_a_tags_interval_moves_the_due_dates(world: World) -> Non
     coordinator = await world.person(4, "陈静", (Role.coordinator, "C1"))
     worker = await world.person(3, "张伟", (Role.grid_worker, "G1"))
     (tag_id,) = await world.tag_ids("elderly_alone")
+    later = NOW + timedelta(days=2)
     with pytest.raises(PermissionDenied):
         async with world.db.transaction() as session:
-            await hh.set_tag_interval(session, worker, tag_id, 3, POLICY)
+            await hh.set_tag_interval(session, worker, tag_id, 3, POLICY, later)
     async with world.db.transaction() as session:
-        tag, changed = await hh.set_tag_interval(session, coordinator, tag_id, 10, POLICY)
+        tag, changed = await hh.set_tag_interval(session, coordinator, tag_id, 10, POLICY, later)
         assert (tag.interval_days, changed) == (10, 1)
         assert (await hh.get_household(session, worker, elderly.id)).due_at == NOW + timedelta(
             days=10
         )
         assert (await hh.get_household(session, worker, other.id)).interval_days == 90
+    # The statistics of the days before still count the 14 days then in force.
+    assert await world.cadences(elderly.id) == [(14, NOW), (10, later)]
+    assert await world.cadences(other.id) == [(90, NOW)]
+
+
+async def test_changing_a_households_tags_keeps_its_cadence_history(world: World) -> None:
+    household = await world.household("B1", "和平路88弄3号", "101")
+    worker = await world.person(3, "张伟", (Role.grid_worker, "G1"))
+    special, elderly, rented = await world.tag_ids("special_needs", "elderly_alone", "rented")
+    day2, day3 = NOW + timedelta(days=2), NOW + timedelta(days=3)
+    async with world.db.transaction() as session:
+        view = await hh.set_household_tags(session, worker, household.id, [elderly], day2, POLICY)
+        assert view.interval_days == 14
+        # A second tag with a longer cadence: the interval stays 14, nothing new in force.
+        await hh.set_household_tags(session, worker, household.id, [elderly, rented], day3, POLICY)
+    async with world.db.transaction() as session:
+        await hh.set_household_tags(session, worker, household.id, [special], day3, POLICY)
+    assert await world.cadences(household.id) == [(90, NOW), (14, day2), (7, day3)]
 
 
 async def test_coordinators_add_tags_with_their_own_interval(world: World) -> None:

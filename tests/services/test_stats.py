@@ -4,9 +4,12 @@ below is worked out by hand from that file, not copied from a run."""
 from __future__ import annotations
 
 import struct
+import warnings
 from datetime import date
+from pathlib import Path
 
 import pytest
+from matplotlib import font_manager
 
 from bot.db import Database
 from services import stats, stats_chart
@@ -85,12 +88,35 @@ async def test_wish_figures(world: StatsWorld) -> None:
 async def test_visit_coverage_at_the_end_of_the_period(world: StatsWorld) -> None:
     report = await street_report(world)
     c1, c2, total = by_code(report)["XC1"], by_code(report)["XC2"], report.total
-    # h2's cadence changed to 7 days: its visit 21 days before the end no longer covers it.
+    # h2's cadence changed to 7 days on 25 October: at the end of October (the snapshot) its
+    # visit of 10 October, 21 days before, no longer covers it.
     assert [c1[k] for k in ("households", "households_covered", "households_overdue")] == [4, 1, 2]
     assert c1["visits_logged"] == 3
     assert [c2[k] for k in ("households", "households_covered", "households_overdue")] == [1, 1, 0]
     assert total["households_covered_share"] == pytest.approx(2 / 5)
     assert report.overdue_by_tag == {"x_special": 1, "x_elderly": 1}
+
+
+async def test_a_past_period_is_measured_by_the_cadence_then_in_force(world: StatsWorld) -> None:
+    # Week 42 (12-18 October) ends on 19 October 00:00 in Shanghai (18 October 16:00 UTC),
+    # before h2's cadence changed from 90 to 7 days (25 October).
+    report = await street_report(world, parse_period("2026-W42"))
+    c1, c2 = by_code(report)["XC1"], by_code(report)["XC2"]
+    # XC1: h1 (its visit is on 20 October, later; filed in January: overdue), h2 (met 8.7 days
+    # before, within the 90 days then: covered), h3 (no counting visit: overdue); h4 is filed
+    # on 28 October, later: not counted.
+    assert [c1[k] for k in ("households", "households_covered", "households_overdue")] == [3, 1, 2]
+    # XC2: h5 moved away on 15 October; h6 met 69.7 days before, within 90: covered.
+    assert [c2[k] for k in ("households", "households_covered", "households_overdue")] == [1, 1, 0]
+    assert report.total["households_covered_share"] == pytest.approx(2 / 4)
+    assert report.overdue_by_tag == {"x_elderly": 1}  # h3; h2 is not overdue then
+    # The current period (November, up to now, 5 November): h2 by its new 7 days, overdue.
+    current = await street_report(world, parse_period("2026-11"))
+    c1 = by_code(current)["XC1"]
+    # h1: met 20 October, 16.1 days before, within 30: covered. h2: 26.1 days > 7: overdue.
+    # h3: overdue. h4: filed 28 October, 8.1 days before, within its first 30: neither.
+    assert [c1[k] for k in ("households", "households_covered", "households_overdue")] == [4, 1, 2]
+    assert current.overdue_by_tag == {"x_special": 1, "x_elderly": 1}
 
 
 async def test_meetings_members_and_points(world: StatsWorld) -> None:
@@ -229,3 +255,29 @@ async def test_trend_and_chart(world: StatsWorld) -> None:
         assert 20_000 < len(png) < 2_000_000
         width, height = struct.unpack(">II", png[16:24])
         assert (width, height) == (1210, 506)
+
+
+async def test_chinese_chart_uses_a_cjk_font(world: StatsWorld) -> None:
+    """On any machine installed from the repository (fonts or none) the Chinese chart is drawn
+    with a CJK font: the packaged one registers, and no glyph falls back to a box."""
+    packaged = stats_chart.packaged_cjk_font()
+    assert packaged == "Noto Sans CJK SC"
+    chosen = stats_chart.cjk_font()
+    assert chosen is not None
+    resolved = font_manager.findfont(
+        font_manager.FontProperties(family=[chosen, "DejaVu Sans"]), fallback_to_default=False
+    )
+    assert "DejaVu" not in Path(resolved).name
+    face = font_manager.get_font(resolved)
+    assert all(face.get_char_index(ord(c)) for c in "走访覆盖按期办结趋势各单位对比")
+    street = await world.actor("street")
+    async with world.db.reading() as session:
+        report = await stats.report(session, street, world.id("XS"), OCTOBER, NOW, POLICY)
+        points = await stats.trend(session, report.unit, OCTOBER, NOW, POLICY)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        zh = stats_chart.render_chart(report, points, "zh_CN")
+    assert not [w for w in caught if "missing from font" in str(w.message)]
+    en = stats_chart.render_chart(report, points, "en")
+    assert 20_000 < len(zh) < 2_000_000
+    assert zh != en  # labelled in Chinese, not in the English fallback

@@ -279,7 +279,10 @@ async def test_coverage_of_a_community_by_grid_tag_and_member(world: World) -> N
 async def test_tagged_households_of_a_changed_default_get_new_due_dates(world: World) -> None:
     household = await world.household("B1", "和平路88弄3号", "101", tags=["rented"])
     async with world.db.transaction() as session:
-        changed = await hh.recompute_intervals(session, hh.VisitPolicy(default_days=30))
+        changed = await hh.recompute_intervals(
+            session, hh.VisitPolicy(default_days=30), NOW + timedelta(days=1)
+        )
         view = await hh.get_household(session, Actor.cli(), household.id)
     assert changed == 1
     assert view.due_at == NOW + timedelta(days=30)
+    assert await world.cadences(household.id) == [(90, NOW), (30, NOW + timedelta(days=1))]
