@@ -1,7 +1,7 @@
 """task no-shows: when a shift's no-shows were settled, and which takes were no-shows
 
 Revision ID: 0085
-Revises: 0060
+Revises: 0075
 Create Date: 2026-11-24 10:00:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 
 
 revision: str = '0085'
-down_revision: str | None = '0060'
+down_revision: str | None = '0075'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
