@@ -576,54 +576,41 @@ DISMISSED_STATUSES = (IssueStatus.rejected, IssueStatus.duplicate)
 
 
 def _issue_facts(ctx: Context, unit_map: Any) -> Any:
-    """One row per issue reported in the period: its child unit and what happened to it."""
+    """One row per issue reported in the period: its child unit and what happened to it. The
+    issues are joined to their events and grouped by issue in one pass: the events are read
+    from ``ix_issue_events_report`` (issue id first, then the time, so that one seek per issue
+    reads all its events) and no intermediate per-issue table is built and joined back. Grouped
+    by the issue's key alone (its other columns depend on it; its child is the one row of the
+    unit map), so that SQLite can read the issues in key order instead of sorting the events."""
     e = IssueEvent
     kind, note = col(e.kind), col(e.note)
-    events = (
+    place = func.coalesce(col(Issue.grid_id), col(Issue.community_id))
+    breach = kind.in_(_ids(BREACH_KINDS))
+    issue_columns: tuple[Any, ...] = (
+        col(Issue.id).label("issue_id"),
+        col(Issue.status).label("status"),
+        col(Issue.created_at).label("created_at"),
+        col(Issue.resolved_at).label("resolved_at"),
+    )
+    return (
         select(
-            col(e.issue_id).label("issue_id"),
+            func.min(unit_map.c.child_id).label("child_id"),
+            *issue_columns,
             func.min(case((kind.in_(_ids(RESPONSE_KINDS)), col(e.at)))).label("responded_at"),
-            func.max(
-                case((and_(kind.in_(_ids(BREACH_KINDS)), note == "response"), 1), else_=0)
-            ).label("response_breach"),
-            func.max(
-                case((and_(kind.in_(_ids(BREACH_KINDS)), note == "handling"), 1), else_=0)
-            ).label("handling_breach"),
+            func.max(case((and_(breach, note == "response"), 1), else_=0)).label("response_breach"),
+            func.max(case((and_(breach, note == "handling"), 1), else_=0)).label("handling_breach"),
             _sum(kind == EventKind.reopened.value).label("reopens"),
             _sum(and_(kind == EventKind.rated.value, note == "satisfied")).label("satisfied"),
             _sum(and_(kind == EventKind.rated.value, note == "basic")).label("basic"),
             _sum(and_(kind == EventKind.rated.value, note == "unsatisfied")).label("unsatisfied"),
             _sum(and_(kind == EventKind.closed.value, note == "no_answer")).label("no_answer"),
         )
-        .join(Issue, col(Issue.id) == col(e.issue_id))
-        .where(col(Issue.community_id).in_(_communities(ctx)))
-        .where(col(Issue.created_at) >= ctx.start, col(Issue.created_at) < ctx.end)
-        .where(report_event_kinds())
-        .group_by(col(e.issue_id))
-        .subquery("issue_events_agg")
-    )
-    place = func.coalesce(col(Issue.grid_id), col(Issue.community_id))
-    return (
-        select(
-            unit_map.c.child_id,
-            col(Issue.id).label("issue_id"),
-            col(Issue.status).label("status"),
-            col(Issue.created_at).label("created_at"),
-            col(Issue.resolved_at).label("resolved_at"),
-            events.c.responded_at,
-            func.coalesce(events.c.response_breach, 0).label("response_breach"),
-            func.coalesce(events.c.handling_breach, 0).label("handling_breach"),
-            func.coalesce(events.c.reopens, 0).label("reopens"),
-            func.coalesce(events.c.satisfied, 0).label("satisfied"),
-            func.coalesce(events.c.basic, 0).label("basic"),
-            func.coalesce(events.c.unsatisfied, 0).label("unsatisfied"),
-            func.coalesce(events.c.no_answer, 0).label("no_answer"),
-        )
         .select_from(Issue)
         .join(unit_map, unit_map.c.unit_id == place)
-        .outerjoin(events, events.c.issue_id == col(Issue.id))
+        .outerjoin(e, and_(col(e.issue_id) == col(Issue.id), report_event_kinds()))
         .where(col(Issue.community_id).in_(_communities(ctx)))
         .where(col(Issue.created_at) >= ctx.start, col(Issue.created_at) < ctx.end)
+        .group_by(col(Issue.id))
         .cte("issue_facts")
         .prefix_with("MATERIALIZED")
     )
@@ -668,12 +655,11 @@ async def _issues(session: AsyncSession, ctx: Context, unit_map: Any) -> dict[in
         literal("count").label("part"),
         f.child_id.label("k"),
         cast(null(), String).label("metric"),
-        cast(null(), Float).label("value"),
-        cast(null(), Float).label("middle_sum"),
-        cast(null(), Integer).label("middle_count"),
+        cast(null(), String).label("value_list"),
         *(c.label(key) for c, key in zip(counts, ISSUE_COUNTS, strict=True)),
     ).group_by(f.child_id)
-    medians = _median_select(
+    durations = _median_values(
+        ctx.dialect,
         [
             (
                 "issues_median_hours_to_accept",
@@ -687,33 +673,26 @@ async def _issues(session: AsyncSession, ctx: Context, unit_map: Any) -> dict[in
                     f.resolved_at.is_not(None), resolved
                 ),
             ),
-        ]
-    ).subquery("medians")
-    median_rows = select(
+        ],
+    ).subquery("durations")
+    value_rows = select(
         literal("median").label("part"),
-        medians.c.k,
-        medians.c.metric,
-        cast(medians.c.value, Float).label("value"),
-        cast(medians.c.middle_sum, Float).label("middle_sum"),
-        medians.c.middle_count,
+        durations.c.k,
+        durations.c.metric,
+        durations.c.value_list,
         *(cast(null(), Integer).label(key) for key in ISSUE_COUNTS),
     )
     out: dict[int, Values] = {}
-    collected = _Medians(out)
-    for row in (await session.execute(union_all(count_rows, median_rows))).mappings():
-        if row["part"] == "median":
-            collected.add(
-                str(row["metric"]),
-                int(row["k"]),
-                row["value"],
-                row["middle_sum"],
-                row["middle_count"],
-            )
+    medians = _Medians()
+    for row in (await session.execute(union_all(count_rows, value_rows))).all():
+        if row[0] == "median":
+            medians.add(row[2], row[1], row[3])
             continue
-        values = out.setdefault(int(row["k"]), {})
-        values.update({key: int(row[key] or 0) for key in ISSUE_COUNTS})
+        values = out.setdefault(int(row[1]), {})
+        counted = {key: int(n or 0) for key, n in zip(ISSUE_COUNTS, row[4:], strict=True)}
+        values.update(counted)
         values["issues_rating_asked"] = sum(
-            int(row[key] or 0)
+            counted[key]
             for key in (
                 "issues_rated_satisfied",
                 "issues_rated_basic",
@@ -721,6 +700,7 @@ async def _issues(session: AsyncSession, ctx: Context, unit_map: Any) -> dict[in
                 "issues_rated_none",
             )
         )
+    _merge(out, medians.values())
     return out
 
 
@@ -745,62 +725,63 @@ async def _medians(
     session: AsyncSession, parts: Sequence[tuple[str, Select[Any]]]
 ) -> dict[int, Values]:
     medians = _Medians()
-    for metric, k, value, middle_sum, middle_count in (
-        await session.execute(_median_select(parts))
+    for metric, k, value_list in (
+        await session.execute(_median_values(dialect(session), parts))
     ).all():
-        medians.add(str(metric), int(k), value, middle_sum, middle_count)
-    return medians.values
+        medians.add(metric, k, value_list)
+    return medians.values()
 
 
 @dataclass
 class _Medians:
-    """Collects :func:`_median_select` rows: each child's median, and the whole unit's middle
-    row(s), which may lie in two different children."""
+    """Collects the (metric, child, values) rows of :func:`_median_values` and computes each
+    child's median and — over all the rows of the metric — the whole unit's: the middle value,
+    or the mean of the two middle ones, rounded to hundredths. Sorting a few hundred thousand
+    numbers here is much cheaper than the window sorts the databases would do for it."""
 
-    values: dict[int, Values] = field(default_factory=dict)
-    middles: dict[str, tuple[float, int]] = field(default_factory=dict)
+    rows: dict[tuple[str, int], list[float]] = field(default_factory=dict)
 
-    def add(self, metric: str, k: int, value: Any, middle_sum: Any, middle_count: Any) -> None:
-        self.values.setdefault(k, {})[metric] = round(float(value), 2)
-        if middle_count:
-            total, count = self.middles.get(metric, (0.0, 0))
-            self.middles[metric] = (total + float(middle_sum), count + int(middle_count))
-            self.values.setdefault(TOTAL, {})[metric] = round(
-                self.middles[metric][0] / self.middles[metric][1], 2
-            )
+    def add(self, metric: Any, k: Any, value_list: str | None) -> None:
+        if value_list:
+            values = [float(v) for v in value_list.split(",")]
+            self.rows.setdefault((str(metric), int(k)), []).extend(values)
+
+    def values(self) -> dict[int, Values]:
+        out: dict[int, Values] = {}
+        every: dict[str, list[float]] = {}
+        for (metric, k), values in self.rows.items():
+            out.setdefault(int(k), {})[metric] = _median(values)
+            every.setdefault(metric, []).extend(values)
+        for metric, values in every.items():
+            out.setdefault(TOTAL, {})[metric] = _median(values)
+        return out
 
 
-def _median_select(parts: Sequence[tuple[str, Select[Any]]]) -> Select[Any]:
-    """Medians in one statement, with window functions over each part's (child, value) rows:
-    per child (metric, key, median) and, in the same rows, the sum and count of the whole
-    unit's middle row(s) (the middle one, or the two middle ones whose mean is the median)."""
-    rows_all = union_all(
+def _median(values: list[float]) -> float:
+    values.sort()
+    middle = len(values) // 2
+    found = values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+    return round(found, 2)
+
+
+def _median_values(dialect_name: str, parts: Sequence[tuple[str, Select[Any]]]) -> Select[Any]:
+    """The values the medians are taken over, one row per (metric, child) with the values
+    joined into one text (each part is a select of ``child_id`` and ``value``): a few rows
+    instead of one per issue, which the drivers turn into Python objects much more cheaply.
+    Every value is written with all its digits, so it is read back exactly."""
+    rows = union_all(
         *(
             select(literal(metric).label("metric"), sub.c.child_id.label("k"), sub.c.value)
             for metric, query in parts
             for sub in (query.subquery(),)
         )
     ).subquery("median_rows")
-    r = rows_all.c
-    ranked = select(
-        r.metric,
-        r.k,
-        r.value,
-        func.row_number().over(partition_by=(r.metric, r.k), order_by=r.value).label("rn"),
-        func.count().over(partition_by=(r.metric, r.k)).label("n"),
-        func.row_number().over(partition_by=r.metric, order_by=r.value).label("rn_all"),
-        func.count().over(partition_by=r.metric).label("n_all"),
-    ).subquery("ranked")
-    q = ranked.c
-    middle = or_(q.rn == (q.n + 1) // 2, q.rn == (q.n + 2) // 2)
-    middle_all = or_(q.rn_all == (q.n_all + 1) // 2, q.rn_all == (q.n_all + 2) // 2)
-    return select(
-        q.metric,
-        q.k,
-        func.avg(case((middle, q.value))).label("value"),
-        func.sum(case((middle_all, q.value))).label("middle_sum"),
-        func.count(case((middle_all, 1))).label("middle_count"),
-    ).group_by(q.metric, q.k)
+    r = rows.c
+    if dialect_name == "postgresql":
+        joined = func.string_agg(cast(cast(r.value, Float), String), literal(","))
+    else:
+        joined = func.group_concat(func.printf("%.17g", r.value), literal(","))
+    return select(r.metric, r.k, joined.label("value_list")).group_by(r.metric, r.k)
 
 
 def _merge(into: dict[int, Values], more: Mapping[int, Values]) -> None:
@@ -1119,36 +1100,41 @@ async def _members(session: AsyncSession, ctx: Context, unit_map: Any) -> dict[i
 
 
 async def _points(session: AsyncSession, ctx: Context, unit_map: Any) -> dict[int, Values]:
-    """Ledger entries of the period summed per grid (else community) first, then per child."""
-    kind = col(LedgerEntry.kind)
-    place = func.coalesce(col(LedgerEntry.grid_id), col(LedgerEntry.community_id))
-    per_place = (
-        select(
-            place.label("place"),
-            _sum(
-                kind.in_((EntryKind.award.value, EntryKind.reversal.value)),
-                col(LedgerEntry.points),
-            ).label("awarded"),
-            _sum(
-                kind.in_((EntryKind.redemption.value, EntryKind.refund.value)),
-                -col(LedgerEntry.points),
-            ).label("redeemed"),
+    """Ledger entries of the period summed per place (grid, else community) and then per
+    child. Each place's sums are ranges of ``ix_points_ledger_place`` read by a correlated
+    subquery per unit of the map: no sort or hash of the period's entries (a year of a street
+    is a million of them)."""
+    ledger = LedgerEntry
+    communities = _communities(ctx)
+
+    def total(kinds: tuple[EntryKind, ...], place: Any, sign: int = 1) -> Any:
+        return (
+            select(func.coalesce(func.sum(col(ledger.points)), 0) * sign)
+            .where(col(ledger.community_id).in_(communities), place)
+            .where(col(ledger.kind).in_(_ids(kinds)))
+            .where(col(ledger.at) >= ctx.start, col(ledger.at) < ctx.end)
+            .scalar_subquery()
         )
-        .where(col(LedgerEntry.community_id).in_(_communities(ctx)))
-        .where(col(LedgerEntry.at) >= ctx.start, col(LedgerEntry.at) < ctx.end)
-        .group_by(place)
-        .subquery("points_per_place")
+
+    awards = (EntryKind.award, EntryKind.reversal)
+    redemptions = (EntryKind.redemption, EntryKind.refund)
+    in_grid = col(ledger.grid_id) == unit_map.c.unit_id
+    on_community = and_(
+        col(ledger.grid_id).is_(None), col(ledger.community_id) == unit_map.c.unit_id
     )
+    per_place = select(
+        unit_map.c.child_id,
+        (total(awards, in_grid) + total(awards, on_community)).label("awarded"),
+        (total(redemptions, in_grid, -1) + total(redemptions, on_community, -1)).label("redeemed"),
+    ).subquery("points_per_place")
     p = per_place.c
     rows = await session.execute(
-        select(unit_map.c.child_id, func.sum(p.awarded), func.sum(p.redeemed))
-        .select_from(per_place)
-        .join(unit_map, unit_map.c.unit_id == p.place)
-        .group_by(unit_map.c.child_id)
+        select(p.child_id, func.sum(p.awarded), func.sum(p.redeemed)).group_by(p.child_id)
     )
     return {
         int(child): {"points_awarded": int(awarded or 0), "points_redeemed": int(redeemed or 0)}
         for child, awarded, redeemed in rows.all()
+        if awarded or redeemed
     }
 
 
