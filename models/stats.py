@@ -78,12 +78,12 @@ are one range of the index, summed without sorting anything (a year of a street 
 entries in the benchmark)."""
 Index(
     "ix_points_ledger_awards",
-    LedgerEntry.community_id,  # type: ignore[arg-type]
+    LedgerEntry.member_id,  # type: ignore[arg-type]
     LedgerEntry.kind,
     LedgerEntry.at,  # type: ignore[arg-type]
-    LedgerEntry.member_id,  # type: ignore[arg-type]
+    LedgerEntry.community_id,  # type: ignore[arg-type]
 )
-"""Covers "who was awarded points in the period" (active volunteers)."""
+"""Covers "was this volunteer awarded points in the period" (active volunteers): one seek."""
 
 _REPORT_KINDS = ", ".join(
     f"'{kind.value}'"

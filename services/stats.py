@@ -526,9 +526,13 @@ async def _custom_plans(session: AsyncSession) -> None:
     """PostgreSQL: plan the report's statements for their actual values. The driver prepares
     statements, and after five runs PostgreSQL may switch to a generic plan that does not know
     the period or the unit: for these one-off aggregates that plan can be thousands of times
-    slower (seen in bench/stats_report.py). Applies to the current transaction only."""
+    slower (seen in bench/stats_report.py). And no JIT compilation: the planner's row estimates
+    for these statements are large enough to trigger it, and compiling costs more (about 0.3 s a
+    statement in the benchmark) than it saves on a few hundred thousand rows. Applies to the
+    current transaction only."""
     if dialect(session) == "postgresql":
         await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+        await session.execute(text("SET LOCAL jit = off"))
 
 
 def _hours(ctx: Context, later: Any, earlier: Any) -> Any:
@@ -867,8 +871,9 @@ COUNTING_OUTCOMES = [o.value for o in VisitOutcome if o.counts]
 async def _visits(
     session: AsyncSession, ctx: Context, unit_map: Any
 ) -> tuple[dict[int, Values], dict[int, dict[str, int]]]:
-    """Coverage at the snapshot in one pass over the households: each household's flags are
-    summed per grid first (and per tag, for the overdue ones), then the grids per child."""
+    """Coverage at the snapshot in one pass over the households: each household's flags
+    (covered, overdue) are computed once, summed per grid (and, for the overdue ones, per tag
+    through the tag links), then the grids per child."""
     at = ctx.snapshot
     grids = _subtree_ids(ctx, UnitKind.grid)
     tags = list((await session.execute(select(col(HouseholdTag.id), col(HouseholdTag.code)))).all())
@@ -886,66 +891,94 @@ async def _visits(
     window = col(Household.interval_days) * 24.0
     covered = and_(last.c.last_at.is_not(None), _hours(ctx, literal(at), last.c.last_at) <= window)
     overdue = and_(~covered, _hours(ctx, literal(at), col(Household.created_at)) > window)
-    link = aliased(HouseholdTagLink)
-    tagged = [
-        _sum(
-            and_(
-                overdue,
-                select(literal(1))
-                .where(col(link.household_id) == col(Household.id), col(link.tag_id) == tag_id)
-                .exists(),
-            )
-        ).label(f"tag_{index}")
-        for index, (tag_id, _) in enumerate(tags)
-    ]
-    per_grid = (
+    flags = (
         select(
+            col(Household.id).label("household_id"),
             col(Household.grid_id).label("grid_id"),
-            func.count().label("households"),
-            _sum(covered).label("covered"),
-            _sum(overdue).label("overdue"),
-            *tagged,
+            case((covered, 1), else_=0).label("covered"),
+            case((overdue, 1), else_=0).label("overdue"),
         )
         .select_from(Household)
         .outerjoin(last, last.c.household_id == col(Household.id))
         .where(col(Household.grid_id).in_(grids))
         .where(col(Household.created_at) < at)
         .where(or_(col(Household.archived_at).is_(None), col(Household.archived_at) >= at))
-        .group_by(col(Household.grid_id))
+        .cte("household_flags")
+        .prefix_with("MATERIALIZED")
+    )
+    h = flags.c
+    per_grid = (
+        select(
+            h.grid_id,
+            cast(null(), Integer).label("tag_id"),
+            func.count().label("households"),
+            func.sum(h.covered).label("covered"),
+            func.sum(h.overdue).label("overdue"),
+        )
+        .group_by(h.grid_id)
         .subquery("per_grid")
     )
-    g = per_grid.c
-    rows = await session.execute(
+    link = HouseholdTagLink
+    per_grid_tag = (
         select(
-            unit_map.c.child_id,
-            func.sum(g.households),
-            func.sum(g.covered),
-            func.sum(g.overdue),
-            *(func.sum(g[f"tag_{index}"]) for index in range(len(tags))),
+            h.grid_id,
+            col(link.tag_id).label("tag_id"),
+            func.count().label("households"),
+            literal(0).label("covered"),
+            literal(0).label("overdue"),
         )
-        .select_from(per_grid)
-        .join(unit_map, unit_map.c.unit_id == g.grid_id)
-        .group_by(unit_map.c.child_id)
+        .join(link, col(link.household_id) == h.household_id)
+        .where(h.overdue == 1)
+        .group_by(h.grid_id, col(link.tag_id))
+        .subquery("per_grid_tag")
     )
+
+    def per_child(grouped: Any) -> Any:
+        g = grouped.c
+        return (
+            select(
+                unit_map.c.child_id,
+                g.tag_id,
+                func.sum(g.households),
+                func.sum(g.covered),
+                func.sum(g.overdue),
+            )
+            .select_from(grouped)
+            .join(unit_map, unit_map.c.unit_id == g.grid_id)
+            .group_by(unit_map.c.child_id, g.tag_id)
+        )
+
     out: dict[int, Values] = {}
     by_tag: dict[int, dict[str, int]] = {}
-    for child, n, covered_n, overdue_n, *per_tag in rows.all():
-        out[int(child)] = {
-            "households": int(n or 0),
-            "households_covered": int(covered_n or 0),
-            "households_overdue": int(overdue_n or 0),
-        }
-        counts = {str(code): int(k or 0) for (_, code), k in zip(tags, per_tag, strict=True)}
-        by_tag[int(child)] = {code: k for code, k in counts.items() if k}
-    logged_per_grid = (
-        select(col(Household.grid_id).label("grid_id"), func.count().label("n"))
-        .select_from(Visit)
-        .join(Household, col(Household.id) == col(Visit.household_id))
-        .where(col(Household.grid_id).in_(grids))
+    codes = {int(tag_id): str(code) for tag_id, code in tags if tag_id is not None}
+    rows = await session.execute(union_all(per_child(per_grid), per_child(per_grid_tag)))
+    for child, tag_id, n, covered_n, overdue_n in rows.all():
+        if tag_id is None:
+            out[int(child)] = {
+                "households": int(n or 0),
+                "households_covered": int(covered_n or 0),
+                "households_overdue": int(overdue_n or 0),
+            }
+        elif n and int(tag_id) in codes:
+            by_tag.setdefault(int(child), {})[codes[int(tag_id)]] = int(n)
+    logged_here = (
+        select(func.count())
+        .where(col(Visit.household_id) == col(Household.id))
         .where(col(Visit.visited_at) >= ctx.start, col(Visit.visited_at) < ctx.end)
-        .group_by(col(Household.grid_id))
+        .scalar_subquery()
+    )
+    per_household = (
+        select(col(Household.grid_id).label("grid_id"), logged_here.label("n"))
+        .where(col(Household.grid_id).in_(grids))
+        .subquery("logged_per_household")
+    )
+    logged_per_grid = (
+        select(per_household.c.grid_id, func.sum(per_household.c.n).label("n"))
+        .group_by(per_household.c.grid_id)
         .subquery("logged_per_grid")
     )
+    """Visits of the period counted per household (a range of ``ix_visits_household_at`` for
+    each), then per grid: cheaper than looking up the household of every visit."""
     logged = await session.execute(
         select(unit_map.c.child_id, func.sum(logged_per_grid.c.n))
         .select_from(logged_per_grid)
@@ -1031,13 +1064,18 @@ async def _members(session: AsyncSession, ctx: Context, unit_map: Any) -> dict[i
         .subquery("member_hours")
     )
     awarded = (
-        select(col(LedgerEntry.member_id))
-        .where(col(LedgerEntry.community_id).in_(_communities(ctx)))
+        select(literal(1))
+        .where(col(LedgerEntry.member_id) == volunteers.c.member_id)
         .where(col(LedgerEntry.kind) == EntryKind.award.value)
         .where(col(LedgerEntry.at) >= ctx.start, col(LedgerEntry.at) < ctx.end)
-        .distinct()
-        .subquery("awarded")
+        .where(col(LedgerEntry.community_id).in_(_communities(ctx)))
+        .limit(1)
+        .scalar_subquery()
+        .is_not(None)
     )
+    """Awarded points in the period: one probe of ``ix_points_ledger_awards`` per volunteer
+    instead of reading every award of the period (a year of a street is nearly a million). A
+    scalar subquery rather than EXISTS, which PostgreSQL would turn into a hash of them all."""
     target = ctx.target_hours * 60
     facts = (
         select(
@@ -1048,7 +1086,7 @@ async def _members(session: AsyncSession, ctx: Context, unit_map: Any) -> dict[i
                 (
                     or_(
                         func.coalesce(hours.c.period_minutes, 0) > 0,
-                        awarded.c.member_id.is_not(None),
+                        awarded,
                     ),
                     1,
                 ),
@@ -1058,7 +1096,6 @@ async def _members(session: AsyncSession, ctx: Context, unit_map: Any) -> dict[i
         )
         .select_from(volunteers)
         .outerjoin(hours, hours.c.member_id == volunteers.c.member_id)
-        .outerjoin(awarded, awarded.c.member_id == volunteers.c.member_id)
         .cte("member_facts")
         .prefix_with("MATERIALIZED")
     )

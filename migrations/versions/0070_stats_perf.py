@@ -46,7 +46,7 @@ def upgrade() -> None:
             unique=False,
         )
         batch_op.create_index(
-            "ix_points_ledger_awards", ["community_id", "kind", "at", "member_id"], unique=False
+            "ix_points_ledger_awards", ["member_id", "kind", "at", "community_id"], unique=False
         )
 
 
