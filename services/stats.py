@@ -477,6 +477,8 @@ class Context:
     year_start: datetime
     community_id: int | None
     """For a grid: the community it lies in."""
+    communities: tuple[int, ...] = ()
+    """The communities whose rows may belong to the unit (see :func:`_communities`)."""
 
     @property
     def snapshot(self) -> datetime:
@@ -509,10 +511,25 @@ def _unit_map(ctx: Context) -> Any:
 
 def _communities(ctx: Context) -> Any:
     """The communities whose rows may belong to the unit: those of its subtree, or the one a
-    grid lies in (issues, wishes and points carry their community; an index leads with it)."""
-    if ctx.unit.kind.level > UnitKind.community.level:
-        return [ctx.community_id]
-    return _subtree_ids(ctx, UnitKind.community)
+    grid lies in (issues, wishes and points carry their community; an index leads with it).
+    Given as values, read once (:func:`_community_ids`): PostgreSQL then estimates the rows of
+    a street's year right and joins them by hash instead of a hundred thousand index probes."""
+    return list(ctx.communities)
+
+
+async def _community_ids(
+    session: AsyncSession, unit: UnitRef
+) -> tuple[int | None, tuple[int, ...]]:
+    """The community a unit lies in (if any) and the communities of :func:`_communities`."""
+    community_id = await _ancestor(session, unit, UnitKind.community)
+    if unit.kind.level > UnitKind.community.level:
+        return community_id, (community_id,) if community_id is not None else ()
+    found = await session.execute(
+        select(col(Unit.id)).where(
+            col(Unit.path).like(unit.path + "%"), col(Unit.kind) == UnitKind.community.value
+        )
+    )
+    return community_id, tuple(int(i) for i in found.scalars() if i is not None)
 
 
 def _subtree_ids(ctx: Context, kind: UnitKind | None = None) -> Any:
@@ -1290,6 +1307,7 @@ async def build_report(
     if min(end, now) == end:
         snapshot_day = period.last
     year_start = _local_midnight(date(snapshot_day.year, 1, 1), policy.zone)
+    community_id, communities = await _community_ids(session, unit)
     ctx = Context(
         unit=unit,
         start=start,
@@ -1299,7 +1317,8 @@ async def build_report(
         dialect=dialect(session),
         target_hours=policy.target_hours,
         year_start=year_start,
-        community_id=await _ancestor(session, unit, UnitKind.community),
+        community_id=community_id,
+        communities=communities,
     )
     unit_map = _unit_map(ctx)
     per_child: dict[int, Values] = {}
@@ -1523,6 +1542,7 @@ async def trend(
     await _custom_plans(session)
     periods = period.trend(count)
     bounds = [p.bounds(policy.zone) for p in periods]
+    community_id, communities = await _community_ids(session, unit)
     ctx = Context(
         unit=unit,
         start=bounds[0][0],
@@ -1532,7 +1552,8 @@ async def trend(
         dialect=dialect(session),
         target_hours=policy.target_hours,
         year_start=bounds[0][0],
-        community_id=await _ancestor(session, unit, UnitKind.community),
+        community_id=community_id,
+        communities=communities,
     )
     facts = _issue_facts(ctx, _unit_map(ctx))
     f = facts.c
