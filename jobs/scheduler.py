@@ -57,7 +57,7 @@ def job_table(settings: Settings, db: Database) -> list[tuple[str, timedelta | N
          lambda now: send_task_reminders(db, task_rules, now)),
         ("tasks.widen", timedelta(minutes=1),
          lambda now: widen_emergency_calls(db, task_rules, now)),
-        ("stats.exports", timedelta(seconds=10), lambda now: stats_exports(db, settings, now)),
+        ("stats.exports", timedelta(seconds=2), lambda now: stats_exports(db, settings, now)),
         ("stats.digest", timedelta(minutes=10), lambda now: weekly_digest(db, settings, now)),
     ]  # fmt: skip
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
@@ -56,6 +56,7 @@ from models.visits import Visit, VisitOutcome
 from models.wishes import Wish, WishEvent, WishStatus
 from services.access import Actor, UnitRef
 from services.errors import InvalidInput, NotFound
+from services.messages import Button
 from services.sql import dialect
 
 STATS_ROLES: frozenset[Role] = frozenset({Role.grid_leader, Role.coordinator, Role.admin})
@@ -1278,17 +1279,7 @@ async def report(
 ) -> Report:
     unit = await require_unit(session, actor, unit_id)
     result = await build_report(session, unit, period, now, policy)
-    parent = await parent_in_scope(session, actor, unit)
-    return Report(
-        result.unit,
-        parent,
-        result.period,
-        result.rows,
-        result.total,
-        result.overdue_by_tag,
-        result.tags,
-        result.generated_at,
-    )
+    return replace(result, parent=await parent_in_scope(session, actor, unit))
 
 
 async def build_report(
@@ -1740,3 +1731,62 @@ def league_text(
     if any(row.rank is None for row in table):
         lines.append(t("stats.league_unranked", minimum=minimum))
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# The summary's buttons (chat): down to a child, up to the parent, other periods, league, export
+
+CHILD_BUTTONS = 8
+KIND_LABELS: dict[PeriodKind, str] = {
+    PeriodKind.week: N_("stats.kind_week"),
+    PeriodKind.month: N_("stats.kind_month"),
+    PeriodKind.quarter: N_("stats.kind_quarter"),
+    PeriodKind.year: N_("stats.kind_year"),
+}
+
+
+def unit_button_label(t: Translator, unit: UnitRef) -> str:
+    return f"{unit.label(t.locale)} ({unit.code})"[:60]
+
+
+def summary_buttons(t: Translator, report: Report, today: date) -> list[list[Button]]:
+    """``today`` is the local date: no button leads to a period that has not begun."""
+    key = report.period.key
+    rows: list[list[Button]] = []
+    kids = [row.unit for row in report.rows if not row.own][:CHILD_BUTTONS]
+    for index in range(0, len(kids), 2):
+        rows.append(
+            [
+                Button(unit_button_label(t, u), payload=f"sx:{u.id}:{key}")
+                for u in kids[index : index + 2]
+            ]
+        )
+    if report.parent is not None:
+        rows.append(
+            [
+                Button(
+                    t("stats.up", unit=report.parent.label(t.locale)),
+                    payload=f"sx:{report.parent.id}:{key}",
+                )
+            ]
+        )
+    unit_id = report.unit.id
+    navigation = [
+        Button(t("stats.previous"), payload=f"sx:{unit_id}:{report.period.previous().key}")
+    ]
+    this_month = current_period(PeriodKind.month, today)
+    for kind, label in KIND_LABELS.items():
+        if kind != report.period.kind:
+            other = current_period(kind, min(report.period.last, this_month.last))
+            navigation.append(Button(t(label), payload=f"sx:{unit_id}:{other.key}"))
+    following = report.period.next()
+    if following.first <= today:
+        navigation.append(Button(t("stats.next"), payload=f"sx:{unit_id}:{following.key}"))
+    rows.append(navigation)
+    rows.append(
+        [
+            Button(t("stats.league"), payload=f"sxl:{unit_id}:{key}"),
+            Button(t("stats.export"), payload=f"sxe:{unit_id}:{key}"),
+        ]
+    )
+    return rows
