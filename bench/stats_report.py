@@ -56,6 +56,7 @@ import models  # noqa: F401  (registers every table)
 from bot.db import Database
 from bot.migrate import upgrade
 from services import stats
+from services.access import UnitRef
 from services.stats_export import build_export
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
@@ -419,14 +420,14 @@ async def measure(url: str, name: str, *, sections: bool = False) -> None:
         await db.dispose()
 
 
-async def time_sections(db: Database, street: stats.UnitRef, name: str) -> None:
+async def time_sections(db: Database, street: UnitRef, name: str) -> None:
     """The whole year's report, with the time between its progress steps (one per section,
     in the order ``build_report`` reports them), after a warm-up run."""
     year = stats.parse_period("2026")
     for run in ("warm-up", "timed"):
         marks: list[float] = []
 
-        async def progress(step: int, steps: int) -> None:
+        async def progress(step: int, steps: int, marks: list[float] = marks) -> None:
             marks.append(time.perf_counter())
 
         started = time.perf_counter()
