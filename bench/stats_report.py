@@ -375,7 +375,9 @@ async def measure(url: str, name: str, *, sections: bool = False) -> None:
 
             async def report(period: stats.Period = period) -> stats.Report:
                 async with db.reading() as session:
-                    return await stats.build_report(session, street, period, NOW, POLICY)
+                    return await stats.build_report(
+                        session, street, period, NOW, POLICY, reading=db.reading
+                    )
 
             seconds, result = await timed(report)
             print(
@@ -402,7 +404,9 @@ async def measure(url: str, name: str, *, sections: bool = False) -> None:
 
         async def export() -> bytes:
             async with db.reading() as session:
-                return await build_export(session, street, year, NOW, POLICY, "zh_CN")
+                return await build_export(
+                    session, street, year, NOW, POLICY, "zh_CN", reading=db.reading
+                )
 
         seconds, data = await timed(export)
         sheets = load_workbook(io.BytesIO(data), read_only=True).sheetnames
@@ -422,7 +426,8 @@ async def measure(url: str, name: str, *, sections: bool = False) -> None:
 
 async def time_sections(db: Database, street: UnitRef, name: str) -> None:
     """The whole year's report, with the time between its progress steps (one per section,
-    in the order ``build_report`` reports them), after a warm-up run."""
+    in the order ``build_report`` reports them), after a warm-up run. The sections run one
+    after the other here (no ``reading``), so that each step is one section's time."""
     year = stats.parse_period("2026")
     for run in ("warm-up", "timed"):
         marks: list[float] = []

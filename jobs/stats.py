@@ -1,6 +1,7 @@
-"""Statistics jobs: the Excel exports people asked for in the chat, and the coordinators'
-weekly digest (last week's one-screen summary and chart of the unit they coordinate, on a
-configurable weekday and time; nothing is sent for a week in which nothing happened).
+"""Statistics jobs: the chat reports (/stats) and Excel exports people asked for in the chat
+(built off their updates, see services/stats_export.py), and the coordinators' weekly digest
+(last week's one-screen summary and chart of the unit they coordinate, on a configurable
+weekday and time; nothing is sent for a week in which nothing happened).
 
 Every digest message carries a dedupe key per person, unit and ISO week, so neither another
 tick that day, a restart nor a second process sends it twice."""
@@ -99,7 +100,7 @@ async def _digest_for(
     policy: StatsPolicy,
 ) -> int:
     async with db.reading() as session:
-        report = await stats.build_report(session, unit, week, now, policy)
+        report = await stats.build_report(session, unit, week, now, policy, reading=db.reading)
         if report.empty:
             return 0
         points = await stats.trend(session, unit, week, now, policy)

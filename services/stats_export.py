@@ -15,6 +15,7 @@ import asyncio
 import io
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -181,6 +182,7 @@ def write_workbook(
 
 
 Progress = Callable[[int, int], Awaitable[None]]
+Reading = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
 
 async def build_export(
@@ -191,10 +193,13 @@ async def build_export(
     policy: StatsPolicy,
     locale: str,
     progress: Progress | None = None,
+    reading: Reading | None = None,
 ) -> bytes:
     """Read the report and the league table (no permission check: callers check the unit),
-    then write the workbook on a worker thread."""
-    report = await stats.build_report(session, unit, period, now, policy, progress=progress)
+    then write the workbook on a worker thread. ``reading``: see :func:`stats.build_report`."""
+    report = await stats.build_report(
+        session, unit, period, now, policy, progress=progress, reading=reading
+    )
     league = await stats.league(session, unit, period, policy)
     return await asyncio.to_thread(
         write_workbook, report, league, locale, minimum=policy.league_min_cases
@@ -475,7 +480,9 @@ async def _run_one(db: Database, export: StatsExport, policy: StatsPolicy, now: 
             )
 
     async with db.reading() as session:
-        data = await build_export(session, unit, period, now, policy, export.locale, progress)
+        data = await build_export(
+            session, unit, period, now, policy, export.locale, progress, db.reading
+        )
     async with db.transaction() as session:
         blob_id = await store_blob(session, data, filename(unit, period), XLSX)
         await notify(
@@ -508,7 +515,7 @@ async def _run_report(
         unit = await stats.require_unit(session, actor, request.unit_id)
         parent = await stats.parent_in_scope(session, actor, unit)
     async with db.reading() as session:
-        report = await stats.build_report(session, unit, period, now, policy)
+        report = await stats.build_report(session, unit, period, now, policy, reading=db.reading)
         points = [] if report.empty else await stats.trend(session, unit, period, now, policy)
     report = replace(report, parent=parent)
     chart = (
