@@ -542,17 +542,24 @@ def _subtree_ids(ctx: Context, kind: UnitKind | None = None) -> Any:
     return query.scalar_subquery()
 
 
+REPORT_WORK_MEM = "64MB"
+"""PostgreSQL's memory per sort or hash of the report's statements (a street's year needs
+about 40 MB for the issue facts)."""
+
+
 async def _custom_plans(session: AsyncSession) -> None:
     """PostgreSQL: plan the report's statements for their actual values. The driver prepares
     statements, and after five runs PostgreSQL may switch to a generic plan that does not know
     the period or the unit: for these one-off aggregates that plan can be thousands of times
     slower (seen in bench/stats_report.py). And no JIT compilation: the planner's row estimates
     for these statements are large enough to trigger it, and compiling costs more (about 0.3 s a
-    statement in the benchmark) than it saves on a few hundred thousand rows. Applies to the
-    current transaction only."""
+    statement in the benchmark) than it saves on a few hundred thousand rows. And enough
+    memory for the sorts and hashes of a street's year (the default 4 MB spills the issue
+    facts to disk in external merges). Applies to the current transaction only."""
     if dialect(session) == "postgresql":
         await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
         await session.execute(text("SET LOCAL jit = off"))
+        await session.execute(text(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'"))
 
 
 def _hours(ctx: Context, later: Any, earlier: Any) -> Any:
