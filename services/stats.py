@@ -26,6 +26,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
+    CompoundSelect,
     Float,
     Integer,
     Select,
@@ -777,7 +778,7 @@ class _Medians:
 
     def add(self, metric: Any, k: Any, value_list: str | None) -> None:
         if value_list:
-            values = [float(v) for v in value_list.split(",")]
+            values = list(map(float, value_list.split(",")))
             self.rows.setdefault((str(metric), int(k)), []).extend(values)
 
     def values(self) -> dict[int, Values]:
@@ -798,24 +799,30 @@ def _median(values: list[float]) -> float:
     return round(found, 2)
 
 
-def _median_values(dialect_name: str, parts: Sequence[tuple[str, Select[Any]]]) -> Select[Any]:
+def _median_values(
+    dialect_name: str, parts: Sequence[tuple[str, Select[Any]]]
+) -> CompoundSelect[Any]:
     """The values the medians are taken over, one row per (metric, child) with the values
     joined into one text (each part is a select of ``child_id`` and ``value``): a few rows
     instead of one per issue, which the drivers turn into Python objects much more cheaply.
     Every value is written with all its digits, so it is read back exactly."""
-    rows = union_all(
+
+    def joined(value: Any) -> Any:
+        if dialect_name == "postgresql":
+            return func.string_agg(cast(cast(value, Float), String), literal(","))
+        return func.group_concat(func.printf("%.17g", value), literal(","))
+
+    return union_all(
         *(
-            select(literal(metric).label("metric"), sub.c.child_id.label("k"), sub.c.value)
+            select(
+                literal(metric).label("metric"),
+                sub.c.child_id.label("k"),
+                joined(sub.c.value).label("value_list"),
+            ).group_by(sub.c.child_id)
             for metric, query in parts
             for sub in (query.subquery(),)
         )
-    ).subquery("median_rows")
-    r = rows.c
-    if dialect_name == "postgresql":
-        joined = func.string_agg(cast(cast(r.value, Float), String), literal(","))
-    else:
-        joined = func.group_concat(func.printf("%.17g", r.value), literal(","))
-    return select(r.metric, r.k, joined.label("value_list")).group_by(r.metric, r.k)
+    )
 
 
 def _merge(into: dict[int, Values], more: Mapping[int, Values]) -> None:
