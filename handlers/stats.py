@@ -8,18 +8,15 @@ from __future__ import annotations
 from bot.i18n import N_
 from handlers.context import Context
 from handlers.router import Router
+from models.stats import RequestKind
 from services import stats
 from services import stats_export as exports
 from services.access import UnitRef
 from services.errors import InvalidInput
 from services.messages import Button
-from services.stats import Period, PeriodKind, StatsPolicy
+from services.stats import Period, PeriodKind
 
 router = Router("stats")
-
-
-def policy_of(ctx: Context) -> StatsPolicy:
-    return StatsPolicy.from_settings(ctx.app.settings)
 
 
 def today(ctx: Context) -> Period:
@@ -73,10 +70,17 @@ async def stats_button(ctx: Context) -> None:
     await show(ctx, ctx.int_arg(0), _period_arg(ctx, 1), edit=True)
 
 
-async def show(ctx: Context, unit_id: int, period: Period, *, edit: bool) -> None:
-    """The report is made by the statistics job (jobs/stats.py), off this update: the unit is
-    checked here, a "working…" text replaces the pressed message (or comes as a new one), and
-    the job puts the summary with its buttons there and sends the chart."""
+async def show(
+    ctx: Context,
+    unit_id: int,
+    period: Period,
+    *,
+    edit: bool,
+    kind: RequestKind = RequestKind.report,
+) -> None:
+    """The report (or the league table) is made by the statistics job (jobs/stats.py), off this
+    update: the unit is checked here, a "working…" text replaces the pressed message (or comes
+    as a new one), and the job puts the result with its buttons there (and sends the chart)."""
     queued = await exports.request_report(
         ctx.session,
         ctx.actor,
@@ -85,6 +89,7 @@ async def show(ctx: Context, unit_id: int, period: Period, *, edit: bool) -> Non
         ctx.now,
         ctx.t.locale,
         message_id=ctx.incoming.message_id if edit else None,
+        kind=kind,
     )
     if not queued.created:
         if edit:
@@ -95,13 +100,7 @@ async def show(ctx: Context, unit_id: int, period: Period, *, edit: bool) -> Non
 
 @router.button("sxl")
 async def league_button(ctx: Context) -> None:
-    period = _period_arg(ctx, 1)
-    policy = policy_of(ctx)
-    unit, table = await stats.league_for(ctx.session, ctx.actor, ctx.int_arg(0), period, policy)
-    ctx.edit(
-        stats.league_text(ctx.t, unit, period, table, policy.league_min_cases),
-        [[Button(ctx.t("stats.back"), payload=f"sx:{unit.id}:{period.key}")]],
-    )
+    await show(ctx, ctx.int_arg(0), _period_arg(ctx, 1), edit=True, kind=RequestKind.league)
 
 
 # ---------------------------------------------------------------------------------------------

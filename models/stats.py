@@ -29,6 +29,8 @@ class RequestKind(StrEnum):
     report = "report"
     """The one-screen summary with its buttons (in place of the "working…" message) and the
     chart, for /stats and its buttons."""
+    league = "league"
+    """The department league table (its button), in place of the pressed message."""
 
 
 class StatsExport(SQLModel, table=True):

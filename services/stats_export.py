@@ -35,7 +35,7 @@ from models.stats import ExportStatus, RequestKind, StatsExport
 from services import stats
 from services.access import Actor, UnitRef, load_actor
 from services.errors import InvalidInput, ServiceError
-from services.messages import Document, Edit, Keyboard, Photo, Text
+from services.messages import Button, Document, Edit, Keyboard, Photo, Text
 from services.outbox import notify, notify_member, store_blob
 from services.sql import insert_ignore, skip_locked
 from services.stats import (
@@ -275,11 +275,12 @@ async def request_report(
     locale: str,
     *,
     message_id: int | None = None,
+    kind: RequestKind = RequestKind.report,
 ) -> Queued:
-    """Queue the chat report of a unit and period for the actor (scope checked here, so a
-    forged or typed unit outside is refused before anything is queued). The report replaces
-    the message ``message_id`` (a pressed button's) or, without one, a new "working…" message;
-    the same report asked for again while it is being made changes nothing."""
+    """Queue the chat report (or the department league table) of a unit and period for the
+    actor (scope checked here, so a forged or typed unit outside is refused before anything is
+    queued). It replaces the message ``message_id`` (a pressed button's) or, without one, a new
+    "working…" message; the same one asked for again while it is being made changes nothing."""
     unit = await stats.require_unit(session, actor, unit_id)
     if actor.member_id is None:
         raise InvalidInput("core.join_first")
@@ -291,9 +292,9 @@ async def request_report(
             "unit_id": unit.id,
             "period": period.key,
             "locale": locale,
-            "kind": RequestKind.report.value,
+            "kind": kind.value,
             "status": ExportStatus.pending.value,
-            "live_key": f"report:{actor.member_id}:{unit.id}:{period.key}",
+            "live_key": f"{kind.value}:{actor.member_id}:{unit.id}:{period.key}",
             "message_id": message_id,
             "created_at": now,
         },
@@ -394,6 +395,8 @@ async def run_exports(db: Database, policy: StatsPolicy, now: datetime, *, limit
         try:
             if export.kind == RequestKind.report:
                 await _run_report(db, export, policy, now)
+            elif export.kind == RequestKind.league:
+                await _run_league(db, export, policy, now)
             else:
                 await _run_one(db, export, policy, now)
             done += 1
@@ -409,6 +412,7 @@ async def run_exports(db: Database, policy: StatsPolicy, now: datetime, *, limit
 FAILED = {
     RequestKind.export: N_("stats.export_failed"),
     RequestKind.report: N_("stats.report_failed"),
+    RequestKind.league: N_("stats.report_failed"),
 }
 
 
@@ -547,4 +551,25 @@ async def _run_report(
                     ),
                 ),
             )
+        await _finish(session, request, now, ExportStatus.done)
+
+
+async def _run_league(
+    db: Database, request: StatsExport, policy: StatsPolicy, now: datetime
+) -> None:
+    """The department league table, read like the report, in place of the request's message."""
+    period = stats.parse_period(request.period)
+    async with db.transaction() as session:
+        actor = await load_actor(session, request.member_id)
+        unit = await stats.require_unit(session, actor, request.unit_id)
+    async with db.reading() as session:
+        table = await stats.league(session, unit, period, policy)
+    async with db.transaction() as session:
+        await _edit(
+            session,
+            request,
+            now,
+            lambda t: stats.league_text(t, unit, period, table, policy.league_min_cases),
+            lambda t: [[Button(t("stats.back"), payload=f"sx:{unit.id}:{period.key}")]],
+        )
         await _finish(session, request, now, ExportStatus.done)

@@ -110,8 +110,11 @@ async def test_coordinator_gets_summary_chart_and_buttons(
     await harness.press(COORDINATOR, summary.button("季"), summary)
     await run_job(harness, settings, COORDINATOR)
     assert "2026-Q4" in summary.text.splitlines()[0]
-    await harness.press(COORDINATOR, summary.button("部门排名"), summary)
+    # The league table is made by the job too, in place of the summary, with a way back.
+    assert await harness.press(COORDINATOR, summary.button("部门排名"), summary) == []
+    assert await run_job(harness, settings, COORDINATOR) == []
     assert "这一期没有吹哨到部门的事项" in summary.text
+    assert summary.button("↩")
 
 
 async def test_scope_and_bad_input(harness: Harness, settings: Settings) -> None:
@@ -125,6 +128,8 @@ async def test_scope_and_bad_input(harness: Harness, settings: Settings) -> None
     assert refused[-1].text == "抱歉，您没有权限执行此操作。"
     typed = await harness.send(COORDINATOR, "/stats C2")
     assert typed[-1].text == "抱歉，您没有权限执行此操作。"
+    league = await harness.press(COORDINATOR, f"sxl:{street}:2026-11")
+    assert league[-1].text == "抱歉，您没有权限执行此操作。"
     assert await stats_exports(harness.app.db, settings, harness.clock()) == 0
     unknown = await harness.send(COORDINATOR, "/stats NOPE")
     assert unknown[-1].text == "没有这个单位代码。"
