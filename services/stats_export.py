@@ -389,9 +389,7 @@ async def run_exports(db: Database, policy: StatsPolicy, now: datetime, *, limit
         claimed = await _claim(session, now, limit)
     done = 0
     for export in claimed:
-        failed = (
-            "stats.export_failed" if export.kind == RequestKind.export else "stats.report_failed"
-        )
+        failed = FAILED[RequestKind(export.kind)]
         try:
             if export.kind == RequestKind.report:
                 await _run_report(db, export, policy, now)
@@ -409,7 +407,7 @@ async def run_exports(db: Database, policy: StatsPolicy, now: datetime, *, limit
     return done
 
 
-FAILED = {
+FAILED: dict[RequestKind, str] = {
     RequestKind.export: N_("stats.export_failed"),
     RequestKind.report: N_("stats.report_failed"),
     RequestKind.league: N_("stats.report_failed"),
