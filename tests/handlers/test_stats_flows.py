@@ -12,10 +12,13 @@ from typing import Any
 
 import pytest
 from openpyxl import load_workbook
+from sqlalchemy import delete, select
+from sqlmodel import col
 
 from bot.settings import Settings
 from jobs.stats import stats_exports, weekly_digest
 from models.issues import IssueStatus
+from models.members import Member, Role, RoleGrant
 from services import stats
 from tests.conftest import ALICE, COORDINATOR, RESIDENT
 from tests.fakes import SentMessage
@@ -155,6 +158,31 @@ async def test_the_same_report_twice_is_made_once(harness: Harness, settings: Se
     assert again[-1].text == "这份统计正在计算，好了会替换这条消息。"
     assert await stats_exports(harness.app.db, settings, harness.clock()) == 1
     assert await stats_exports(harness.app.db, settings, harness.clock()) == 0
+
+
+async def test_a_scope_lost_before_the_job_runs_is_said_in_place(
+    harness: Harness, settings: Settings
+) -> None:
+    """The job checks the scope again with the grants of the moment it runs."""
+    await harness.send(COORDINATOR, "/start demo-coordinator")
+    await some_issues(harness)
+    await harness.send(COORDINATOR, "/stats")
+    await deliver_queued(harness)
+    working = harness.last(COORDINATOR)
+    async with harness.app.db.transaction() as session:
+        member_id = (
+            await session.execute(
+                select(col(Member.id)).where(col(Member.telegram_id) == COORDINATOR.id)
+            )
+        ).scalar_one()
+        await session.execute(
+            delete(RoleGrant).where(
+                col(RoleGrant.member_id) == member_id, col(RoleGrant.role) == Role.coordinator
+            )
+        )
+    assert await run_job(harness, settings, COORDINATOR) == []
+    assert working.text == "抱歉，您没有权限执行此操作。"
+    assert "📊" not in working.text
 
 
 async def test_other_updates_go_on_while_a_report_is_made(
