@@ -16,7 +16,12 @@ each the median of a few rounds after an untimed warm-up, and prints seconds and
 the 3 s target.
 
 Usage: .venv/bin/python bench/stats_report.py [--database sqlite|postgresql]
-       [--issues 100000] [--households 50000] [--entries 1000000]
+       [--issues 100000] [--households 50000] [--entries 1000000] [--keep NAME] [--sections]
+
+``--keep NAME`` keeps the generated database (SQLite: ``$TMPDIR/NAME.sqlite3``; PostgreSQL: the
+database ``NAME``) and reuses it on the next run with the same NAME — only migrations not yet
+applied run (e.g. a new index) — so iterating on the report does not regenerate the data.
+``--sections`` also times each section of the whole year's report (what to look at first).
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ import models  # noqa: F401  (registers every table)
 from bot.db import Database
 from bot.migrate import upgrade
 from services import stats
+from services.access import UnitRef
 from services.stats_export import build_export
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
@@ -364,17 +370,21 @@ async def timed(work: Callable[[], Awaitable[Any]], rounds: int = ROUNDS) -> tup
     return statistics.median(times), result
 
 
-async def measure(url: str, name: str) -> None:
+async def measure(url: str, name: str, *, sections: bool = False) -> None:
     db = Database(url)
     try:
         async with db.reading() as session:
             street = await stats.unit_by_code(session, "S0")
+        if sections:
+            await time_sections(db, street, name)
         for period_key in ("2026-10", "2026-Q4", "2026"):
             period = stats.parse_period(period_key)
 
             async def report(period: stats.Period = period) -> stats.Report:
                 async with db.reading() as session:
-                    return await stats.build_report(session, street, period, NOW, POLICY)
+                    return await stats.build_report(
+                        session, street, period, NOW, POLICY, reading=db.reading
+                    )
 
             seconds, result = await timed(report)
             print(
@@ -401,7 +411,9 @@ async def measure(url: str, name: str) -> None:
 
         async def export() -> bytes:
             async with db.reading() as session:
-                return await build_export(session, street, year, NOW, POLICY, "zh_CN")
+                return await build_export(
+                    session, street, year, NOW, POLICY, "zh_CN", reading=db.reading
+                )
 
         seconds, data = await timed(export)
         sheets = load_workbook(io.BytesIO(data), read_only=True).sheetnames
@@ -419,6 +431,33 @@ async def measure(url: str, name: str) -> None:
         await db.dispose()
 
 
+async def time_sections(db: Database, street: UnitRef, name: str) -> None:
+    """The whole year's report, with the time between its progress steps (one per section,
+    in the order ``build_report`` reports them), after a warm-up run. The sections run one
+    after the other here (no ``reading``), so that each step is one section's time."""
+    year = stats.parse_period("2026")
+    for run in ("warm-up", "timed"):
+        marks: list[float] = []
+
+        async def progress(step: int, steps: int, marks: list[float] = marks) -> None:
+            marks.append(time.perf_counter())
+
+        started = time.perf_counter()
+        async with db.reading() as session:
+            await stats.build_report(session, street, year, NOW, POLICY, progress=progress)
+        ended = time.perf_counter()
+        if run == "timed":
+            steps = [b - a for a, b in zip([started, *marks], [*marks, ended], strict=True)]
+            print(
+                f"{name}: year by section: "
+                + ", ".join(f"{n} {s:.2f} s" for n, s in zip(SECTION_NAMES, steps, strict=False))
+                + f"; total {ended - started:.2f} s"
+            )
+
+
+SECTION_NAMES = ("issues", "overdue", "wishes", "visits", "meetings", "members", "points", "rest")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
@@ -426,27 +465,42 @@ async def main() -> None:
     parser.add_argument("--issues", type=int, default=100_000)
     parser.add_argument("--households", type=int, default=50_000)
     parser.add_argument("--entries", type=int, default=1_000_000)
+    parser.add_argument("--keep", metavar="NAME", help="keep the data and reuse it next time")
+    parser.add_argument("--sections", action="store_true", help="time each section (year)")
     args = parser.parse_args()
 
-    name = f"gridbot_stats_bench_{os.getpid()}"
-    scratch = tempfile.mkdtemp(prefix="stats-bench-")
+    name = args.keep or f"gridbot_stats_bench_{os.getpid()}"
+    reuse = False
     if args.database == "sqlite":
+        scratch = tempfile.gettempdir() if args.keep else tempfile.mkdtemp(prefix="stats-bench-")
         url = f"sqlite:///{scratch}/{name}.sqlite3"
+        reuse = bool(args.keep) and Path(url.split(":///", 1)[1]).exists()
     else:
         admin = await asyncpg.connect(args.postgres_url)
-        await admin.execute(f'CREATE DATABASE "{name}"')
+        exists = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        reuse = bool(args.keep) and bool(exists)
+        if not reuse:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await admin.execute(f'CREATE DATABASE "{name}"')
         await admin.close()
         url = args.postgres_url.rsplit("/", 1)[0] + "/" + name
     try:
-        started = time.perf_counter()
-        counts = await generate(url, args.issues, args.households, args.entries)
-        print(
-            f"{args.database}: generated (not timed) in {time.perf_counter() - started:.0f} s: "
-            + ", ".join(f"{table} {n:,}" for table, n in counts.items())
-        )
-        await measure(url, args.database)
+        if reuse:
+            await asyncio.to_thread(upgrade, url)
+            await Loader(url).finish([])
+            print(f"{args.database}: reusing the data kept as {name!r} (migrated to head)")
+        else:
+            started = time.perf_counter()
+            counts = await generate(url, args.issues, args.households, args.entries)
+            print(
+                f"{args.database}: generated (not timed) in {time.perf_counter() - started:.0f} s: "
+                + ", ".join(f"{table} {n:,}" for table, n in counts.items())
+            )
+        await measure(url, args.database, sections=args.sections)
     finally:
-        if args.database == "postgresql":
+        if args.keep:
+            pass
+        elif args.database == "postgresql":
             admin = await asyncpg.connect(args.postgres_url)
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             await admin.close()

@@ -39,7 +39,13 @@ def export(
         async with _database(settings) as db, db.reading() as session:
             found = await stats.unit_by_code(session, unit)
             return await build_export(
-                session, found, wanted, utcnow(), policy, normalize_locale(lang)
+                session,
+                found,
+                wanted,
+                utcnow(),
+                policy,
+                normalize_locale(lang),
+                reading=db.reading,
             )
 
     started = time.perf_counter()

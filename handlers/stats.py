@@ -1,36 +1,22 @@
 """/stats: the one-table report for a unit and a period as a short text and a chart, with
 buttons to go down to a child, up to the parent (within one's scope), to another period, to the
-department league table and to the Excel export (/export)."""
+department league table and to the Excel export (/export). The report and the workbook are made
+by the statistics job, off the person's update (services/stats_export.py)."""
 
 from __future__ import annotations
-
-import asyncio
 
 from bot.i18n import N_
 from handlers.context import Context
 from handlers.router import Router
+from models.stats import RequestKind
 from services import stats
 from services import stats_export as exports
 from services.access import UnitRef
 from services.errors import InvalidInput
-from services.messages import Button, Photo
-from services.outbox import store_blob
-from services.stats import Period, PeriodKind, StatsPolicy
-from services.stats_chart import render_chart
+from services.messages import Button
+from services.stats import Period, PeriodKind
 
 router = Router("stats")
-
-CHILD_BUTTONS = 8
-KIND_LABELS: dict[PeriodKind, str] = {
-    PeriodKind.week: N_("stats.kind_week"),
-    PeriodKind.month: N_("stats.kind_month"),
-    PeriodKind.quarter: N_("stats.kind_quarter"),
-    PeriodKind.year: N_("stats.kind_year"),
-}
-
-
-def policy_of(ctx: Context) -> StatsPolicy:
-    return StatsPolicy.from_settings(ctx.app.settings)
 
 
 def today(ctx: Context) -> Period:
@@ -69,7 +55,7 @@ async def stats_command(ctx: Context) -> None:
 
 
 def _label(ctx: Context, unit: UnitRef) -> str:
-    return f"{unit.label(ctx.t.locale)} ({unit.code})"[:60]
+    return stats.unit_button_label(ctx.t, unit)
 
 
 def _period_arg(ctx: Context, index: int) -> Period:
@@ -84,83 +70,37 @@ async def stats_button(ctx: Context) -> None:
     await show(ctx, ctx.int_arg(0), _period_arg(ctx, 1), edit=True)
 
 
-async def show(ctx: Context, unit_id: int, period: Period, *, edit: bool) -> None:
-    policy = policy_of(ctx)
-    report = await stats.report(ctx.session, ctx.actor, unit_id, period, ctx.now, policy)
-    text = stats.summary_text(ctx.t, report)
-    buttons = _buttons(ctx, report)
-    if edit:
-        ctx.edit(text, buttons)
-    else:
-        ctx.reply(text, buttons)
-    if report.empty:
-        return
-    points = await stats.trend(ctx.session, report.unit, period, ctx.now, policy)
-    png = await asyncio.to_thread(render_chart, report, points, ctx.t.locale)
-    blob_id = await store_blob(ctx.session, png, f"stats-{period.key}.png", "image/png")
-    ctx.send(
-        Photo(
-            blob_id=blob_id,
-            caption=ctx.t(
-                "stats.chart_caption",
-                unit=report.unit.label(ctx.t.locale),
-                period=stats.period_label(ctx.t, period),
-            ),
-        )
+async def show(
+    ctx: Context,
+    unit_id: int,
+    period: Period,
+    *,
+    edit: bool,
+    kind: RequestKind = RequestKind.report,
+) -> None:
+    """The report (or the league table) is made by the statistics job (jobs/stats.py), off this
+    update: the unit is checked here, a "working…" text replaces the pressed message (or comes
+    as a new one), and the job puts the result with its buttons there (and sends the chart)."""
+    queued = await exports.request_report(
+        ctx.session,
+        ctx.actor,
+        unit_id,
+        period,
+        ctx.now,
+        ctx.t.locale,
+        message_id=ctx.incoming.message_id if edit else None,
+        kind=kind,
     )
-
-
-def _buttons(ctx: Context, report: stats.Report) -> list[list[Button]]:
-    key = report.period.key
-    rows: list[list[Button]] = []
-    children = [row.unit for row in report.rows if not row.own][:CHILD_BUTTONS]
-    for index in range(0, len(children), 2):
-        rows.append(
-            [
-                Button(_label(ctx, u), payload=f"sx:{u.id}:{key}")
-                for u in children[index : index + 2]
-            ]
-        )
-    if report.parent is not None:
-        rows.append(
-            [
-                Button(
-                    ctx.t("stats.up", unit=report.parent.label(ctx.t.locale)),
-                    payload=f"sx:{report.parent.id}:{key}",
-                )
-            ]
-        )
-    unit_id = report.unit.id
-    navigation = [
-        Button(ctx.t("stats.previous"), payload=f"sx:{unit_id}:{report.period.previous().key}")
-    ]
-    current = today(ctx)
-    for kind, label in KIND_LABELS.items():
-        if kind != report.period.kind:
-            other = stats.current_period(kind, min(report.period.last, current.last))
-            navigation.append(Button(ctx.t(label), payload=f"sx:{unit_id}:{other.key}"))
-    following = report.period.next()
-    if following.first <= ctx.now.astimezone(ctx.app.settings.zone).date():
-        navigation.append(Button(ctx.t("stats.next"), payload=f"sx:{unit_id}:{following.key}"))
-    rows.append(navigation)
-    rows.append(
-        [
-            Button(ctx.t("stats.league"), payload=f"sxl:{unit_id}:{key}"),
-            Button(ctx.t("stats.export"), payload=f"sxe:{unit_id}:{key}"),
-        ]
-    )
-    return rows
+    if not queued.created:
+        if edit:
+            ctx.answer(ctx.t("stats.report_already"))
+        else:
+            ctx.reply(ctx.t("stats.report_already"))
 
 
 @router.button("sxl")
 async def league_button(ctx: Context) -> None:
-    period = _period_arg(ctx, 1)
-    policy = policy_of(ctx)
-    unit, table = await stats.league_for(ctx.session, ctx.actor, ctx.int_arg(0), period, policy)
-    ctx.edit(
-        stats.league_text(ctx.t, unit, period, table, policy.league_min_cases),
-        [[Button(ctx.t("stats.back"), payload=f"sx:{unit.id}:{period.key}")]],
-    )
+    await show(ctx, ctx.int_arg(0), _period_arg(ctx, 1), edit=True, kind=RequestKind.league)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -59,7 +59,7 @@ def job_table(settings: Settings, db: Database) -> list[tuple[str, timedelta | N
          lambda now: widen_emergency_calls(db, task_rules, now)),
         ("tasks.no_shows", timedelta(minutes=5),
          lambda now: settle_no_shows(db, task_rules, now)),
-        ("stats.exports", timedelta(seconds=10), lambda now: stats_exports(db, settings, now)),
+        ("stats.exports", timedelta(seconds=2), lambda now: stats_exports(db, settings, now)),
         ("stats.digest", timedelta(minutes=10), lambda now: weekly_digest(db, settings, now)),
     ]  # fmt: skip
 

@@ -1,7 +1,8 @@
-"""Statistics jobs: the Excel exports people asked for in the chat, and the coordinators'
-weekly digest (on a configurable weekday and time): one digest per person, with last week's
-one-screen summary of each unit they coordinate and one chart with a row per unit; units
-where nothing happened are left out, and nothing is sent when nothing happened in any.
+"""Statistics jobs: the chat reports (/stats) and Excel exports people asked for in the chat
+(built off their updates, see services/stats_export.py), and the coordinators' weekly digest
+(on a configurable weekday and time): one digest per person, with last week's one-screen summary
+of each unit they coordinate and one chart with a row per unit; units where nothing happened are
+left out, and nothing is sent when nothing happened in any.
 
 Every digest carries a dedupe key per person and ISO week, so neither another tick that day, a
 restart nor a second process sends it twice."""
@@ -126,7 +127,7 @@ async def _unit_report(
 ) -> tuple[Report, list[TrendPoint]] | None:
     """Last week's report and trend of one unit; None when nothing happened there."""
     async with db.reading() as session:
-        report = await stats.build_report(session, unit, week, now, policy)
+        report = await stats.build_report(session, unit, week, now, policy, reading=db.reading)
         if report.empty:
             return None
         points = await stats.trend(session, unit, week, now, policy)

@@ -15,15 +15,18 @@ happened to them by the time of the report. Coverage is a snapshot at the end of
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
+    CompoundSelect,
     Float,
     Integer,
     Select,
@@ -56,6 +59,7 @@ from models.visits import Visit, VisitOutcome
 from models.wishes import Wish, WishEvent, WishStatus
 from services.access import Actor, UnitRef
 from services.errors import InvalidInput, NotFound
+from services.messages import Button
 from services.sql import dialect
 
 STATS_ROLES: frozenset[Role] = frozenset({Role.grid_leader, Role.coordinator, Role.admin})
@@ -477,6 +481,8 @@ class Context:
     year_start: datetime
     community_id: int | None
     """For a grid: the community it lies in."""
+    communities: tuple[int, ...] = ()
+    """The communities whose rows may belong to the unit (see :func:`_communities`)."""
 
     @property
     def snapshot(self) -> datetime:
@@ -509,10 +515,25 @@ def _unit_map(ctx: Context) -> Any:
 
 def _communities(ctx: Context) -> Any:
     """The communities whose rows may belong to the unit: those of its subtree, or the one a
-    grid lies in (issues, wishes and points carry their community; an index leads with it)."""
-    if ctx.unit.kind.level > UnitKind.community.level:
-        return [ctx.community_id]
-    return _subtree_ids(ctx, UnitKind.community)
+    grid lies in (issues, wishes and points carry their community; an index leads with it).
+    Given as values, read once (:func:`_community_ids`): PostgreSQL then estimates the rows of
+    a street's year right and joins them by hash instead of a hundred thousand index probes."""
+    return list(ctx.communities)
+
+
+async def _community_ids(
+    session: AsyncSession, unit: UnitRef
+) -> tuple[int | None, tuple[int, ...]]:
+    """The community a unit lies in (if any) and the communities of :func:`_communities`."""
+    community_id = await _ancestor(session, unit, UnitKind.community)
+    if unit.kind.level > UnitKind.community.level:
+        return community_id, (community_id,) if community_id is not None else ()
+    found = await session.execute(
+        select(col(Unit.id)).where(
+            col(Unit.path).like(unit.path + "%"), col(Unit.kind) == UnitKind.community.value
+        )
+    )
+    return community_id, tuple(int(i) for i in found.scalars() if i is not None)
 
 
 def _subtree_ids(ctx: Context, kind: UnitKind | None = None) -> Any:
@@ -522,13 +543,24 @@ def _subtree_ids(ctx: Context, kind: UnitKind | None = None) -> Any:
     return query.scalar_subquery()
 
 
+REPORT_WORK_MEM = "64MB"
+"""PostgreSQL's memory per sort or hash of the report's statements (a street's year needs
+about 40 MB for the issue facts)."""
+
+
 async def _custom_plans(session: AsyncSession) -> None:
     """PostgreSQL: plan the report's statements for their actual values. The driver prepares
     statements, and after five runs PostgreSQL may switch to a generic plan that does not know
     the period or the unit: for these one-off aggregates that plan can be thousands of times
-    slower (seen in bench/stats_report.py). Applies to the current transaction only."""
+    slower (seen in bench/stats_report.py). And no JIT compilation: the planner's row estimates
+    for these statements are large enough to trigger it, and compiling costs more (about 0.3 s a
+    statement in the benchmark) than it saves on a few hundred thousand rows. And enough
+    memory for the sorts and hashes of a street's year (the default 4 MB spills the issue
+    facts to disk in external merges). Applies to the current transaction only."""
     if dialect(session) == "postgresql":
         await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+        await session.execute(text("SET LOCAL jit = off"))
+        await session.execute(text(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'"))
 
 
 def _hours(ctx: Context, later: Any, earlier: Any) -> Any:
@@ -576,54 +608,41 @@ DISMISSED_STATUSES = (IssueStatus.rejected, IssueStatus.duplicate)
 
 
 def _issue_facts(ctx: Context, unit_map: Any) -> Any:
-    """One row per issue reported in the period: its child unit and what happened to it."""
+    """One row per issue reported in the period: its child unit and what happened to it. The
+    issues are joined to their events and grouped by issue in one pass: the events are read
+    from ``ix_issue_events_report`` (issue id first, then the time, so that one seek per issue
+    reads all its events) and no intermediate per-issue table is built and joined back. Grouped
+    by the issue's key alone (its other columns depend on it; its child is the one row of the
+    unit map), so that SQLite can read the issues in key order instead of sorting the events."""
     e = IssueEvent
     kind, note = col(e.kind), col(e.note)
-    events = (
+    place = func.coalesce(col(Issue.grid_id), col(Issue.community_id))
+    breach = kind.in_(_ids(BREACH_KINDS))
+    issue_columns: tuple[Any, ...] = (
+        col(Issue.id).label("issue_id"),
+        col(Issue.status).label("status"),
+        col(Issue.created_at).label("created_at"),
+        col(Issue.resolved_at).label("resolved_at"),
+    )
+    return (
         select(
-            col(e.issue_id).label("issue_id"),
+            func.min(unit_map.c.child_id).label("child_id"),
+            *issue_columns,
             func.min(case((kind.in_(_ids(RESPONSE_KINDS)), col(e.at)))).label("responded_at"),
-            func.max(
-                case((and_(kind.in_(_ids(BREACH_KINDS)), note == "response"), 1), else_=0)
-            ).label("response_breach"),
-            func.max(
-                case((and_(kind.in_(_ids(BREACH_KINDS)), note == "handling"), 1), else_=0)
-            ).label("handling_breach"),
+            func.max(case((and_(breach, note == "response"), 1), else_=0)).label("response_breach"),
+            func.max(case((and_(breach, note == "handling"), 1), else_=0)).label("handling_breach"),
             _sum(kind == EventKind.reopened.value).label("reopens"),
             _sum(and_(kind == EventKind.rated.value, note == "satisfied")).label("satisfied"),
             _sum(and_(kind == EventKind.rated.value, note == "basic")).label("basic"),
             _sum(and_(kind == EventKind.rated.value, note == "unsatisfied")).label("unsatisfied"),
             _sum(and_(kind == EventKind.closed.value, note == "no_answer")).label("no_answer"),
         )
-        .join(Issue, col(Issue.id) == col(e.issue_id))
-        .where(col(Issue.community_id).in_(_communities(ctx)))
-        .where(col(Issue.created_at) >= ctx.start, col(Issue.created_at) < ctx.end)
-        .where(report_event_kinds())
-        .group_by(col(e.issue_id))
-        .subquery("issue_events_agg")
-    )
-    place = func.coalesce(col(Issue.grid_id), col(Issue.community_id))
-    return (
-        select(
-            unit_map.c.child_id,
-            col(Issue.id).label("issue_id"),
-            col(Issue.status).label("status"),
-            col(Issue.created_at).label("created_at"),
-            col(Issue.resolved_at).label("resolved_at"),
-            events.c.responded_at,
-            func.coalesce(events.c.response_breach, 0).label("response_breach"),
-            func.coalesce(events.c.handling_breach, 0).label("handling_breach"),
-            func.coalesce(events.c.reopens, 0).label("reopens"),
-            func.coalesce(events.c.satisfied, 0).label("satisfied"),
-            func.coalesce(events.c.basic, 0).label("basic"),
-            func.coalesce(events.c.unsatisfied, 0).label("unsatisfied"),
-            func.coalesce(events.c.no_answer, 0).label("no_answer"),
-        )
         .select_from(Issue)
         .join(unit_map, unit_map.c.unit_id == place)
-        .outerjoin(events, events.c.issue_id == col(Issue.id))
+        .outerjoin(e, and_(col(e.issue_id) == col(Issue.id), report_event_kinds()))
         .where(col(Issue.community_id).in_(_communities(ctx)))
         .where(col(Issue.created_at) >= ctx.start, col(Issue.created_at) < ctx.end)
+        .group_by(col(Issue.id))
         .cte("issue_facts")
         .prefix_with("MATERIALIZED")
     )
@@ -668,12 +687,11 @@ async def _issues(session: AsyncSession, ctx: Context, unit_map: Any) -> dict[in
         literal("count").label("part"),
         f.child_id.label("k"),
         cast(null(), String).label("metric"),
-        cast(null(), Float).label("value"),
-        cast(null(), Float).label("middle_sum"),
-        cast(null(), Integer).label("middle_count"),
+        cast(null(), String).label("value_list"),
         *(c.label(key) for c, key in zip(counts, ISSUE_COUNTS, strict=True)),
     ).group_by(f.child_id)
-    medians = _median_select(
+    durations = _median_values(
+        ctx.dialect,
         [
             (
                 "issues_median_hours_to_accept",
@@ -687,33 +705,26 @@ async def _issues(session: AsyncSession, ctx: Context, unit_map: Any) -> dict[in
                     f.resolved_at.is_not(None), resolved
                 ),
             ),
-        ]
-    ).subquery("medians")
-    median_rows = select(
+        ],
+    ).subquery("durations")
+    value_rows = select(
         literal("median").label("part"),
-        medians.c.k,
-        medians.c.metric,
-        cast(medians.c.value, Float).label("value"),
-        cast(medians.c.middle_sum, Float).label("middle_sum"),
-        medians.c.middle_count,
+        durations.c.k,
+        durations.c.metric,
+        durations.c.value_list,
         *(cast(null(), Integer).label(key) for key in ISSUE_COUNTS),
     )
     out: dict[int, Values] = {}
-    collected = _Medians(out)
-    for row in (await session.execute(union_all(count_rows, median_rows))).mappings():
-        if row["part"] == "median":
-            collected.add(
-                str(row["metric"]),
-                int(row["k"]),
-                row["value"],
-                row["middle_sum"],
-                row["middle_count"],
-            )
+    medians = _Medians()
+    for row in (await session.execute(union_all(count_rows, value_rows))).all():
+        if row[0] == "median":
+            medians.add(row[2], row[1], row[3])
             continue
-        values = out.setdefault(int(row["k"]), {})
-        values.update({key: int(row[key] or 0) for key in ISSUE_COUNTS})
+        values = out.setdefault(int(row[1]), {})
+        counted = {key: int(n or 0) for key, n in zip(ISSUE_COUNTS, row[4:], strict=True)}
+        values.update(counted)
         values["issues_rating_asked"] = sum(
-            int(row[key] or 0)
+            counted[key]
             for key in (
                 "issues_rated_satisfied",
                 "issues_rated_basic",
@@ -721,6 +732,7 @@ async def _issues(session: AsyncSession, ctx: Context, unit_map: Any) -> dict[in
                 "issues_rated_none",
             )
         )
+    _merge(out, medians.values())
     return out
 
 
@@ -737,6 +749,9 @@ async def _overdue_now(session: AsyncSession, ctx: Context, unit_map: Any) -> di
     return {int(child): {"issues_overdue_now": int(n)} for child, n in rows.all()}
 
 
+SectionQuery = Callable[[AsyncSession, "Context", Any], Awaitable[dict[int, "Values"]]]
+"""A section of the report: its figures per child (and under :data:`TOTAL`, recounts)."""
+
 TOTAL = -1
 """The key under which medians and recounts of the whole unit are returned."""
 
@@ -745,62 +760,69 @@ async def _medians(
     session: AsyncSession, parts: Sequence[tuple[str, Select[Any]]]
 ) -> dict[int, Values]:
     medians = _Medians()
-    for metric, k, value, middle_sum, middle_count in (
-        await session.execute(_median_select(parts))
+    for metric, k, value_list in (
+        await session.execute(_median_values(dialect(session), parts))
     ).all():
-        medians.add(str(metric), int(k), value, middle_sum, middle_count)
-    return medians.values
+        medians.add(metric, k, value_list)
+    return medians.values()
 
 
 @dataclass
 class _Medians:
-    """Collects :func:`_median_select` rows: each child's median, and the whole unit's middle
-    row(s), which may lie in two different children."""
+    """Collects the (metric, child, values) rows of :func:`_median_values` and computes each
+    child's median and — over all the rows of the metric — the whole unit's: the middle value,
+    or the mean of the two middle ones, rounded to hundredths. Sorting a few hundred thousand
+    numbers here is much cheaper than the window sorts the databases would do for it."""
 
-    values: dict[int, Values] = field(default_factory=dict)
-    middles: dict[str, tuple[float, int]] = field(default_factory=dict)
+    rows: dict[tuple[str, int], list[float]] = field(default_factory=dict)
 
-    def add(self, metric: str, k: int, value: Any, middle_sum: Any, middle_count: Any) -> None:
-        self.values.setdefault(k, {})[metric] = round(float(value), 2)
-        if middle_count:
-            total, count = self.middles.get(metric, (0.0, 0))
-            self.middles[metric] = (total + float(middle_sum), count + int(middle_count))
-            self.values.setdefault(TOTAL, {})[metric] = round(
-                self.middles[metric][0] / self.middles[metric][1], 2
-            )
+    def add(self, metric: Any, k: Any, value_list: str | None) -> None:
+        if value_list:
+            values = list(map(float, value_list.split(",")))
+            self.rows.setdefault((str(metric), int(k)), []).extend(values)
+
+    def values(self) -> dict[int, Values]:
+        out: dict[int, Values] = {}
+        every: dict[str, list[float]] = {}
+        for (metric, k), values in self.rows.items():
+            out.setdefault(int(k), {})[metric] = _median(values)
+            every.setdefault(metric, []).extend(values)
+        for metric, values in every.items():
+            out.setdefault(TOTAL, {})[metric] = _median(values)
+        return out
 
 
-def _median_select(parts: Sequence[tuple[str, Select[Any]]]) -> Select[Any]:
-    """Medians in one statement, with window functions over each part's (child, value) rows:
-    per child (metric, key, median) and, in the same rows, the sum and count of the whole
-    unit's middle row(s) (the middle one, or the two middle ones whose mean is the median)."""
-    rows_all = union_all(
+def _median(values: list[float]) -> float:
+    values.sort()
+    middle = len(values) // 2
+    found = values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+    return round(found, 2)
+
+
+def _median_values(
+    dialect_name: str, parts: Sequence[tuple[str, Select[Any]]]
+) -> CompoundSelect[Any]:
+    """The values the medians are taken over, one row per (metric, child) with the values
+    joined into one text (each part is a select of ``child_id`` and ``value``): a few rows
+    instead of one per issue, which the drivers turn into Python objects much more cheaply.
+    Every value is written with all its digits, so it is read back exactly."""
+
+    def joined(value: Any) -> Any:
+        if dialect_name == "postgresql":
+            return func.string_agg(cast(cast(value, Float), String), literal(","))
+        return func.group_concat(func.printf("%.17g", value), literal(","))
+
+    return union_all(
         *(
-            select(literal(metric).label("metric"), sub.c.child_id.label("k"), sub.c.value)
+            select(
+                literal(metric).label("metric"),
+                sub.c.child_id.label("k"),
+                joined(sub.c.value).label("value_list"),
+            ).group_by(sub.c.child_id)
             for metric, query in parts
             for sub in (query.subquery(),)
         )
-    ).subquery("median_rows")
-    r = rows_all.c
-    ranked = select(
-        r.metric,
-        r.k,
-        r.value,
-        func.row_number().over(partition_by=(r.metric, r.k), order_by=r.value).label("rn"),
-        func.count().over(partition_by=(r.metric, r.k)).label("n"),
-        func.row_number().over(partition_by=r.metric, order_by=r.value).label("rn_all"),
-        func.count().over(partition_by=r.metric).label("n_all"),
-    ).subquery("ranked")
-    q = ranked.c
-    middle = or_(q.rn == (q.n + 1) // 2, q.rn == (q.n + 2) // 2)
-    middle_all = or_(q.rn_all == (q.n_all + 1) // 2, q.rn_all == (q.n_all + 2) // 2)
-    return select(
-        q.metric,
-        q.k,
-        func.avg(case((middle, q.value))).label("value"),
-        func.sum(case((middle_all, q.value))).label("middle_sum"),
-        func.count(case((middle_all, 1))).label("middle_count"),
-    ).group_by(q.metric, q.k)
+    )
 
 
 def _merge(into: dict[int, Values], more: Mapping[int, Values]) -> None:
@@ -886,8 +908,9 @@ COUNTING_OUTCOMES = [o.value for o in VisitOutcome if o.counts]
 async def _visits(
     session: AsyncSession, ctx: Context, unit_map: Any
 ) -> tuple[dict[int, Values], dict[int, dict[str, int]]]:
-    """Coverage at the snapshot in one pass over the households: each household's flags are
-    summed per grid first (and per tag, for the overdue ones), then the grids per child."""
+    """Coverage at the snapshot in one pass over the households: each household's flags
+    (covered, overdue) are computed once, summed per grid (and, for the overdue ones, per tag
+    through the tag links), then the grids per child."""
     at = ctx.snapshot
     grids = _subtree_ids(ctx, UnitKind.grid)
     tags = list((await session.execute(select(col(HouseholdTag.id), col(HouseholdTag.code)))).all())
@@ -906,25 +929,12 @@ async def _visits(
     window = func.coalesce(then.c.days, col(Household.interval_days)) * 24.0
     covered = and_(last.c.last_at.is_not(None), _hours(ctx, literal(at), last.c.last_at) <= window)
     overdue = and_(~covered, _hours(ctx, literal(at), col(Household.created_at)) > window)
-    link = aliased(HouseholdTagLink)
-    tagged = [
-        _sum(
-            and_(
-                overdue,
-                select(literal(1))
-                .where(col(link.household_id) == col(Household.id), col(link.tag_id) == tag_id)
-                .exists(),
-            )
-        ).label(f"tag_{index}")
-        for index, (tag_id, _) in enumerate(tags)
-    ]
-    per_grid = (
+    flags = (
         select(
+            col(Household.id).label("household_id"),
             col(Household.grid_id).label("grid_id"),
-            func.count().label("households"),
-            _sum(covered).label("covered"),
-            _sum(overdue).label("overdue"),
-            *tagged,
+            case((covered, 1), else_=0).label("covered"),
+            case((overdue, 1), else_=0).label("overdue"),
         )
         .select_from(Household)
         .outerjoin(last, last.c.household_id == col(Household.id))
@@ -932,41 +942,82 @@ async def _visits(
         .where(col(Household.grid_id).in_(grids))
         .where(col(Household.created_at) < at)
         .where(or_(col(Household.archived_at).is_(None), col(Household.archived_at) >= at))
-        .group_by(col(Household.grid_id))
+        .cte("household_flags")
+        .prefix_with("MATERIALIZED")
+    )
+    h = flags.c
+    per_grid = (
+        select(
+            h.grid_id,
+            cast(null(), Integer).label("tag_id"),
+            func.count().label("households"),
+            func.sum(h.covered).label("covered"),
+            func.sum(h.overdue).label("overdue"),
+        )
+        .group_by(h.grid_id)
         .subquery("per_grid")
     )
-    g = per_grid.c
-    rows = await session.execute(
+    link = HouseholdTagLink
+    per_grid_tag = (
         select(
-            unit_map.c.child_id,
-            func.sum(g.households),
-            func.sum(g.covered),
-            func.sum(g.overdue),
-            *(func.sum(g[f"tag_{index}"]) for index in range(len(tags))),
+            h.grid_id,
+            col(link.tag_id).label("tag_id"),
+            func.count().label("households"),
+            literal(0).label("covered"),
+            literal(0).label("overdue"),
         )
-        .select_from(per_grid)
-        .join(unit_map, unit_map.c.unit_id == g.grid_id)
-        .group_by(unit_map.c.child_id)
+        .join(link, col(link.household_id) == h.household_id)
+        .where(h.overdue == 1)
+        .group_by(h.grid_id, col(link.tag_id))
+        .subquery("per_grid_tag")
     )
+
+    def per_child(grouped: Any) -> Any:
+        g = grouped.c
+        return (
+            select(
+                unit_map.c.child_id,
+                g.tag_id,
+                func.sum(g.households),
+                func.sum(g.covered),
+                func.sum(g.overdue),
+            )
+            .select_from(grouped)
+            .join(unit_map, unit_map.c.unit_id == g.grid_id)
+            .group_by(unit_map.c.child_id, g.tag_id)
+        )
+
     out: dict[int, Values] = {}
     by_tag: dict[int, dict[str, int]] = {}
-    for child, n, covered_n, overdue_n, *per_tag in rows.all():
-        out[int(child)] = {
-            "households": int(n or 0),
-            "households_covered": int(covered_n or 0),
-            "households_overdue": int(overdue_n or 0),
-        }
-        counts = {str(code): int(k or 0) for (_, code), k in zip(tags, per_tag, strict=True)}
-        by_tag[int(child)] = {code: k for code, k in counts.items() if k}
-    logged_per_grid = (
-        select(col(Household.grid_id).label("grid_id"), func.count().label("n"))
-        .select_from(Visit)
-        .join(Household, col(Household.id) == col(Visit.household_id))
-        .where(col(Household.grid_id).in_(grids))
+    codes = {int(tag_id): str(code) for tag_id, code in tags if tag_id is not None}
+    rows = await session.execute(union_all(per_child(per_grid), per_child(per_grid_tag)))
+    for child, tag_id, n, covered_n, overdue_n in rows.all():
+        if tag_id is None:
+            out[int(child)] = {
+                "households": int(n or 0),
+                "households_covered": int(covered_n or 0),
+                "households_overdue": int(overdue_n or 0),
+            }
+        elif n and int(tag_id) in codes:
+            by_tag.setdefault(int(child), {})[codes[int(tag_id)]] = int(n)
+    logged_here = (
+        select(func.count())
+        .where(col(Visit.household_id) == col(Household.id))
         .where(col(Visit.visited_at) >= ctx.start, col(Visit.visited_at) < ctx.end)
-        .group_by(col(Household.grid_id))
+        .scalar_subquery()
+    )
+    per_household = (
+        select(col(Household.grid_id).label("grid_id"), logged_here.label("n"))
+        .where(col(Household.grid_id).in_(grids))
+        .subquery("logged_per_household")
+    )
+    logged_per_grid = (
+        select(per_household.c.grid_id, func.sum(per_household.c.n).label("n"))
+        .group_by(per_household.c.grid_id)
         .subquery("logged_per_grid")
     )
+    """Visits of the period counted per household (a range of ``ix_visits_household_at`` for
+    each), then per grid: cheaper than looking up the household of every visit."""
     logged = await session.execute(
         select(unit_map.c.child_id, func.sum(logged_per_grid.c.n))
         .select_from(logged_per_grid)
@@ -1080,13 +1131,18 @@ async def _members(session: AsyncSession, ctx: Context, unit_map: Any) -> dict[i
         .subquery("member_hours")
     )
     awarded = (
-        select(col(LedgerEntry.member_id))
-        .where(col(LedgerEntry.community_id).in_(_communities(ctx)))
+        select(literal(1))
+        .where(col(LedgerEntry.member_id) == volunteers.c.member_id)
         .where(col(LedgerEntry.kind) == EntryKind.award.value)
         .where(col(LedgerEntry.at) >= ctx.start, col(LedgerEntry.at) < ctx.end)
-        .distinct()
-        .subquery("awarded")
+        .where(col(LedgerEntry.community_id).in_(_communities(ctx)))
+        .limit(1)
+        .scalar_subquery()
+        .is_not(None)
     )
+    """Awarded points in the period: one probe of ``ix_points_ledger_awards`` per volunteer
+    instead of reading every award of the period (a year of a street is nearly a million). A
+    scalar subquery rather than EXISTS, which PostgreSQL would turn into a hash of them all."""
     target = ctx.target_hours * 60
     facts = (
         select(
@@ -1097,7 +1153,7 @@ async def _members(session: AsyncSession, ctx: Context, unit_map: Any) -> dict[i
                 (
                     or_(
                         func.coalesce(hours.c.period_minutes, 0) > 0,
-                        awarded.c.member_id.is_not(None),
+                        awarded,
                     ),
                     1,
                 ),
@@ -1107,7 +1163,6 @@ async def _members(session: AsyncSession, ctx: Context, unit_map: Any) -> dict[i
         )
         .select_from(volunteers)
         .outerjoin(hours, hours.c.member_id == volunteers.c.member_id)
-        .outerjoin(awarded, awarded.c.member_id == volunteers.c.member_id)
         .cte("member_facts")
         .prefix_with("MATERIALIZED")
     )
@@ -1149,36 +1204,41 @@ async def _members(session: AsyncSession, ctx: Context, unit_map: Any) -> dict[i
 
 
 async def _points(session: AsyncSession, ctx: Context, unit_map: Any) -> dict[int, Values]:
-    """Ledger entries of the period summed per grid (else community) first, then per child."""
-    kind = col(LedgerEntry.kind)
-    place = func.coalesce(col(LedgerEntry.grid_id), col(LedgerEntry.community_id))
-    per_place = (
-        select(
-            place.label("place"),
-            _sum(
-                kind.in_((EntryKind.award.value, EntryKind.reversal.value)),
-                col(LedgerEntry.points),
-            ).label("awarded"),
-            _sum(
-                kind.in_((EntryKind.redemption.value, EntryKind.refund.value)),
-                -col(LedgerEntry.points),
-            ).label("redeemed"),
+    """Ledger entries of the period summed per place (grid, else community) and then per
+    child. Each place's sums are ranges of ``ix_points_ledger_place`` read by a correlated
+    subquery per unit of the map: no sort or hash of the period's entries (a year of a street
+    is a million of them)."""
+    ledger = LedgerEntry
+    communities = _communities(ctx)
+
+    def total(kinds: tuple[EntryKind, ...], place: Any, sign: int = 1) -> Any:
+        return (
+            select(func.coalesce(func.sum(col(ledger.points)), 0) * sign)
+            .where(col(ledger.community_id).in_(communities), place)
+            .where(col(ledger.kind).in_(_ids(kinds)))
+            .where(col(ledger.at) >= ctx.start, col(ledger.at) < ctx.end)
+            .scalar_subquery()
         )
-        .where(col(LedgerEntry.community_id).in_(_communities(ctx)))
-        .where(col(LedgerEntry.at) >= ctx.start, col(LedgerEntry.at) < ctx.end)
-        .group_by(place)
-        .subquery("points_per_place")
+
+    awards = (EntryKind.award, EntryKind.reversal)
+    redemptions = (EntryKind.redemption, EntryKind.refund)
+    in_grid = col(ledger.grid_id) == unit_map.c.unit_id
+    on_community = and_(
+        col(ledger.grid_id).is_(None), col(ledger.community_id) == unit_map.c.unit_id
     )
+    per_place = select(
+        unit_map.c.child_id,
+        (total(awards, in_grid) + total(awards, on_community)).label("awarded"),
+        (total(redemptions, in_grid, -1) + total(redemptions, on_community, -1)).label("redeemed"),
+    ).subquery("points_per_place")
     p = per_place.c
     rows = await session.execute(
-        select(unit_map.c.child_id, func.sum(p.awarded), func.sum(p.redeemed))
-        .select_from(per_place)
-        .join(unit_map, unit_map.c.unit_id == p.place)
-        .group_by(unit_map.c.child_id)
+        select(p.child_id, func.sum(p.awarded), func.sum(p.redeemed)).group_by(p.child_id)
     )
     return {
         int(child): {"points_awarded": int(awarded or 0), "points_redeemed": int(redeemed or 0)}
         for child, awarded, redeemed in rows.all()
+        if awarded or redeemed
     }
 
 
@@ -1268,17 +1328,7 @@ async def report(
 ) -> Report:
     unit = await require_unit(session, actor, unit_id)
     result = await build_report(session, unit, period, now, policy)
-    parent = await parent_in_scope(session, actor, unit)
-    return Report(
-        result.unit,
-        parent,
-        result.period,
-        result.rows,
-        result.total,
-        result.overdue_by_tag,
-        result.tags,
-        result.generated_at,
-    )
+    return replace(result, parent=await parent_in_scope(session, actor, unit))
 
 
 async def build_report(
@@ -1289,14 +1339,23 @@ async def build_report(
     policy: StatsPolicy,
     *,
     progress: Callable[[int, int], Awaitable[None]] | None = None,
+    reading: Callable[[], AbstractAsyncContextManager[AsyncSession]] | None = None,
 ) -> Report:
-    """The report without a permission check (jobs, the CLI and :func:`report`)."""
+    """The report without a permission check (jobs, the CLI and :func:`report`).
+
+    With ``reading`` (``Database.reading``) on PostgreSQL, the sections run side by side, each
+    on a read-only connection of its own (the issues, the largest, then take no longer than
+    all the others together). Each statement there reads what is committed when it starts
+    (READ COMMITTED), as the sections did one after the other in one transaction, so the
+    figures mean the same. On SQLite the sections run in ``session``, one after the other:
+    they would only compete for the one snapshot a transaction has there."""
     await _custom_plans(session)
     start, end = period.bounds(policy.zone)
     snapshot_day = min(end, now).astimezone(policy.zone).date()
     if min(end, now) == end:
         snapshot_day = period.last
     year_start = _local_midnight(date(snapshot_day.year, 1, 1), policy.zone)
+    community_id, communities = await _community_ids(session, unit)
     ctx = Context(
         unit=unit,
         start=start,
@@ -1306,7 +1365,8 @@ async def build_report(
         dialect=dialect(session),
         target_hours=policy.target_hours,
         year_start=year_start,
-        community_id=await _ancestor(session, unit, UnitKind.community),
+        community_id=community_id,
+        communities=communities,
     )
     unit_map = _unit_map(ctx)
     per_child: dict[int, Values] = {}
@@ -1318,10 +1378,28 @@ async def build_report(
         return values
 
     sections = (_issues, _overdue_now, _wishes, visits, _meetings, _members, _points)
-    for step, section in enumerate(sections, start=1):
-        _merge(per_child, await section(session, ctx, unit_map))
-        if progress is not None:
-            await progress(step, len(sections) + 1)
+    steps = len(sections) + 1
+    if reading is None or ctx.dialect != "postgresql":
+        for step, section in enumerate(sections, start=1):
+            _merge(per_child, await section(session, ctx, unit_map))
+            if progress is not None:
+                await progress(step, steps)
+    else:
+        finished = 0
+
+        async def apart(section: SectionQuery) -> dict[int, Values]:
+            nonlocal finished
+            assert reading is not None
+            async with reading() as own:
+                await _custom_plans(own)
+                values = await section(own, ctx, unit_map)
+            finished += 1
+            if progress is not None:
+                await progress(finished, steps)
+            return values
+
+        for values in await asyncio.gather(*(apart(section) for section in sections)):
+            _merge(per_child, values)
     whole = per_child.pop(TOTAL, {})
 
     kids = await children(session, unit)
@@ -1530,6 +1608,7 @@ async def trend(
     await _custom_plans(session)
     periods = period.trend(count)
     bounds = [p.bounds(policy.zone) for p in periods]
+    community_id, communities = await _community_ids(session, unit)
     ctx = Context(
         unit=unit,
         start=bounds[0][0],
@@ -1539,7 +1618,8 @@ async def trend(
         dialect=dialect(session),
         target_hours=policy.target_hours,
         year_start=bounds[0][0],
-        community_id=await _ancestor(session, unit, UnitKind.community),
+        community_id=community_id,
+        communities=communities,
     )
     facts = _issue_facts(ctx, _unit_map(ctx))
     f = facts.c
@@ -1726,3 +1806,62 @@ def league_text(
     if any(row.rank is None for row in table):
         lines.append(t("stats.league_unranked", minimum=minimum))
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# The summary's buttons (chat): down to a child, up to the parent, other periods, league, export
+
+CHILD_BUTTONS = 8
+KIND_LABELS: dict[PeriodKind, str] = {
+    PeriodKind.week: N_("stats.kind_week"),
+    PeriodKind.month: N_("stats.kind_month"),
+    PeriodKind.quarter: N_("stats.kind_quarter"),
+    PeriodKind.year: N_("stats.kind_year"),
+}
+
+
+def unit_button_label(t: Translator, unit: UnitRef) -> str:
+    return f"{unit.label(t.locale)} ({unit.code})"[:60]
+
+
+def summary_buttons(t: Translator, report: Report, today: date) -> list[list[Button]]:
+    """``today`` is the local date: no button leads to a period that has not begun."""
+    key = report.period.key
+    rows: list[list[Button]] = []
+    kids = [row.unit for row in report.rows if not row.own][:CHILD_BUTTONS]
+    for index in range(0, len(kids), 2):
+        rows.append(
+            [
+                Button(unit_button_label(t, u), payload=f"sx:{u.id}:{key}")
+                for u in kids[index : index + 2]
+            ]
+        )
+    if report.parent is not None:
+        rows.append(
+            [
+                Button(
+                    t("stats.up", unit=report.parent.label(t.locale)),
+                    payload=f"sx:{report.parent.id}:{key}",
+                )
+            ]
+        )
+    unit_id = report.unit.id
+    navigation = [
+        Button(t("stats.previous"), payload=f"sx:{unit_id}:{report.period.previous().key}")
+    ]
+    this_month = current_period(PeriodKind.month, today)
+    for kind, label in KIND_LABELS.items():
+        if kind != report.period.kind:
+            other = current_period(kind, min(report.period.last, this_month.last))
+            navigation.append(Button(t(label), payload=f"sx:{unit_id}:{other.key}"))
+    following = report.period.next()
+    if following.first <= today:
+        navigation.append(Button(t("stats.next"), payload=f"sx:{unit_id}:{following.key}"))
+    rows.append(navigation)
+    rows.append(
+        [
+            Button(t("stats.league"), payload=f"sxl:{unit_id}:{key}"),
+            Button(t("stats.export"), payload=f"sxe:{unit_id}:{key}"),
+        ]
+    )
+    return rows

@@ -2,9 +2,12 @@
 department league table and the metric definitions. Written with openpyxl's write-only mode,
 so rows stream out instead of building the whole sheet in memory.
 
-In the chat an export is a row (``stats_exports``) that the export job picks up: the person's
-update answers at once, the job edits one "preparing…" message as the sections are done, and
-sends the file at the end."""
+In the chat an export is a row (``stats_exports``) that the statistics job picks up: the
+person's update answers at once, the job edits one "preparing…" message as the sections are
+done, and sends the file at the end. The chat report of /stats and its buttons goes the same
+way (a row of kind ``report``): the update only checks the unit and queues it, so that no
+update transaction waits for a report (on SQLite, the single writer would), and the job
+replaces the "working…" message with the summary and its buttons and sends the chart."""
 
 from __future__ import annotations
 
@@ -12,7 +15,8 @@ import asyncio
 import io
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,13 +29,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from bot.db import Database
-from bot.i18n import Translator, translator
+from bot.i18n import N_, Translator, translator
 from models.org import Unit
-from models.stats import ExportStatus, StatsExport
+from models.stats import ExportStatus, RequestKind, StatsExport
 from services import stats
-from services.access import Actor, UnitRef
-from services.errors import InvalidInput
-from services.messages import Document, Edit, Text
+from services.access import Actor, UnitRef, load_actor
+from services.errors import InvalidInput, ServiceError
+from services.messages import Button, Document, Edit, Keyboard, Photo, Text
 from services.outbox import notify, notify_member, store_blob
 from services.sql import insert_ignore, skip_locked
 from services.stats import (
@@ -45,6 +49,7 @@ from services.stats import (
     StatsPolicy,
     metrics_of,
 )
+from services.stats_chart import render_chart
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +182,7 @@ def write_workbook(
 
 
 Progress = Callable[[int, int], Awaitable[None]]
+Reading = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
 
 async def build_export(
@@ -187,10 +193,13 @@ async def build_export(
     policy: StatsPolicy,
     locale: str,
     progress: Progress | None = None,
+    reading: Reading | None = None,
 ) -> bytes:
     """Read the report and the league table (no permission check: callers check the unit),
-    then write the workbook on a worker thread."""
-    report = await stats.build_report(session, unit, period, now, policy, progress=progress)
+    then write the workbook on a worker thread. ``reading``: see :func:`stats.build_report`."""
+    report = await stats.build_report(
+        session, unit, period, now, policy, progress=progress, reading=reading
+    )
     league = await stats.league(session, unit, period, policy)
     return await asyncio.to_thread(
         write_workbook, report, league, locale, minimum=policy.league_min_cases
@@ -257,6 +266,64 @@ async def request_export(
     return Queued(int(export_id), True)
 
 
+async def request_report(
+    session: AsyncSession,
+    actor: Actor,
+    unit_id: int,
+    period: Period,
+    now: datetime,
+    locale: str,
+    *,
+    message_id: int | None = None,
+    kind: RequestKind = RequestKind.report,
+) -> Queued:
+    """Queue the chat report (or the department league table) of a unit and period for the
+    actor (scope checked here, so a forged or typed unit outside is refused before anything is
+    queued). It replaces the message ``message_id`` (a pressed button's) or, without one, a new
+    "working…" message; the same one asked for again while it is being made changes nothing."""
+    unit = await stats.require_unit(session, actor, unit_id)
+    if actor.member_id is None:
+        raise InvalidInput("core.join_first")
+    request_id = await insert_ignore(
+        session,
+        StatsExport,
+        {
+            "member_id": actor.member_id,
+            "unit_id": unit.id,
+            "period": period.key,
+            "locale": locale,
+            "kind": kind.value,
+            "status": ExportStatus.pending.value,
+            "live_key": f"{kind.value}:{actor.member_id}:{unit.id}:{period.key}",
+            "message_id": message_id,
+            "created_at": now,
+        },
+        conflict=["live_key"],
+        returning="id",
+    )
+    if request_id is None:
+        return Queued(None, False)
+    working = _working_text(translator(locale), unit, period)
+    if message_id is not None:
+        await notify_member(session, actor.member_id, Edit(working, message_id=message_id), now)
+        return Queued(int(request_id), True)
+    rows = await notify_member(session, actor.member_id, Text(working), now)
+    await session.execute(
+        update(StatsExport)
+        .where(col(StatsExport.id) == request_id)
+        .values(progress_outbox_id=rows[0].id if rows else None)
+    )
+    return Queued(int(request_id), True)
+
+
+def _working_text(t: Translator, unit: UnitRef, period: Period) -> str:
+    return t(
+        "stats.report_working",
+        unit=f"{unit.label(t.locale)} ({unit.code})",
+        period=stats.period_label(t, period),
+    )
+
+
 def _progress_text(t: Translator, unit: UnitRef, period: Period, done: int, total: int) -> str:
     return t(
         "stats.export_progress",
@@ -295,31 +362,96 @@ async def _claim(session: AsyncSession, now: datetime, limit: int) -> list[Stats
     return list(due)
 
 
+async def _any_due(db: Database, now: datetime) -> bool:
+    """Whether there is anything to claim, read without taking the writer (the job ticks
+    often, so that a report asked for in the chat comes within a couple of seconds)."""
+    async with db.reading() as session:
+        found = await session.execute(
+            select(col(StatsExport.id))
+            .where(
+                or_(
+                    col(StatsExport.status) == ExportStatus.pending.value,
+                    (col(StatsExport.status) == ExportStatus.running.value)
+                    & (col(StatsExport.started_at) < now - STALE_RUN),
+                )
+            )
+            .limit(1)
+        )
+        return found.first() is not None
+
+
 async def run_exports(db: Database, policy: StatsPolicy, now: datetime, *, limit: int = 2) -> int:
-    """The export job: claim queued exports, build each through a read-only session (off the
-    event loop on SQLite), editing the progress message as sections finish, and send the file."""
+    """The statistics job: claim queued workbooks and chat reports, build each through a
+    read-only session (off the event loop on SQLite), and deliver them through the outbox."""
+    if not await _any_due(db, now):
+        return 0
     async with db.transaction() as session:
         claimed = await _claim(session, now, limit)
     done = 0
     for export in claimed:
+        failed = FAILED[RequestKind(export.kind)]
         try:
-            await _run_one(db, export, policy, now)
+            if export.kind == RequestKind.report:
+                await _run_report(db, export, policy, now)
+            elif export.kind == RequestKind.league:
+                await _run_league(db, export, policy, now)
+            else:
+                await _run_one(db, export, policy, now)
             done += 1
+        except ServiceError as refused:
+            # The person lost the scope since asking: say why, as the update would have.
+            await _fail(db, export, now, refused.key, _refusal_text(refused))
         except Exception as error:
-            log.exception("statistics export %s failed", export.id)
-            async with db.transaction() as session:
-                await _finish(session, export, now, ExportStatus.failed, str(error)[:300])
-                await _edit(session, export, now, lambda t: t("stats.export_failed"))
+            log.exception("statistics %s %s failed", export.kind, export.id)
+            await _fail(db, export, now, str(error)[:300], _key_text(failed))
     return done
 
 
-async def _edit(
-    session: AsyncSession, export: StatsExport, now: datetime, text: Callable[[Translator], str]
+FAILED: dict[RequestKind, str] = {
+    RequestKind.export: N_("stats.export_failed"),
+    RequestKind.report: N_("stats.report_failed"),
+    RequestKind.league: N_("stats.report_failed"),
+}
+
+
+def _key_text(key: str) -> Callable[[Translator], str]:
+    return lambda t: t(key)
+
+
+def _refusal_text(refused: ServiceError) -> Callable[[Translator], str]:
+    return lambda t: t(refused.key, **refused.params)
+
+
+async def _fail(
+    db: Database,
+    export: StatsExport,
+    now: datetime,
+    error: str,
+    text: Callable[[Translator], str],
 ) -> None:
-    progress_id = export.progress_outbox_id
-    if progress_id is None:
+    async with db.transaction() as session:
+        await _finish(session, export, now, ExportStatus.failed, error)
+        await _edit(session, export, now, text)
+
+
+async def _edit(
+    session: AsyncSession,
+    export: StatsExport,
+    now: datetime,
+    text: Callable[[Translator], str],
+    buttons: Callable[[Translator], Keyboard] | None = None,
+) -> None:
+    """Replace the request's message: the "preparing…"/"working…" one the service queued, or
+    the pressed button's."""
+    progress_id, message_id = export.progress_outbox_id, export.message_id
+    if progress_id is None and message_id is None:
         return
-    await notify(session, export.member_id, now, lambda t: Edit(text(t), outbox_id=progress_id))
+
+    def render(t: Translator) -> Edit:
+        keyboard = buttons(t) if buttons is not None else ()
+        return Edit(text(t)[:4000], keyboard, message_id=message_id, outbox_id=progress_id)
+
+    await notify(session, export.member_id, now, render)
 
 
 async def _finish(
@@ -350,7 +482,9 @@ async def _run_one(db: Database, export: StatsExport, policy: StatsPolicy, now: 
             )
 
     async with db.reading() as session:
-        data = await build_export(session, unit, period, now, policy, export.locale, progress)
+        data = await build_export(
+            session, unit, period, now, policy, export.locale, progress, db.reading
+        )
     async with db.transaction() as session:
         blob_id = await store_blob(session, data, filename(unit, period), XLSX)
         await notify(
@@ -368,3 +502,72 @@ async def _run_one(db: Database, export: StatsExport, policy: StatsPolicy, now: 
         )
         await _edit(session, export, now, lambda t: _progress_text(t, unit, period, 1, 1))
         await _finish(session, export, now, ExportStatus.done)
+
+
+async def _run_report(
+    db: Database, request: StatsExport, policy: StatsPolicy, now: datetime
+) -> None:
+    """The chat report: the scope is checked again (grants may have changed since), the report
+    and the trend are read through a read-only session, the chart is drawn on a worker thread,
+    and only then a short transaction queues the summary (in place of the request's message)
+    and the chart."""
+    period = stats.parse_period(request.period)
+    async with db.transaction() as session:
+        actor = await load_actor(session, request.member_id)
+        unit = await stats.require_unit(session, actor, request.unit_id)
+        parent = await stats.parent_in_scope(session, actor, unit)
+    async with db.reading() as session:
+        report = await stats.build_report(session, unit, period, now, policy, reading=db.reading)
+        points = [] if report.empty else await stats.trend(session, unit, period, now, policy)
+    report = replace(report, parent=parent)
+    chart = (
+        None
+        if report.empty
+        else await asyncio.to_thread(render_chart, report, points, request.locale)
+    )
+    today = now.astimezone(policy.zone).date()
+    async with db.transaction() as session:
+        await _edit(
+            session,
+            request,
+            now,
+            lambda t: stats.summary_text(t, report),
+            lambda t: stats.summary_buttons(t, report, today),
+        )
+        if chart is not None:
+            blob_id = await store_blob(session, chart, f"stats-{period.key}.png", "image/png")
+            await notify(
+                session,
+                request.member_id,
+                now,
+                lambda t: Photo(
+                    blob_id=blob_id,
+                    caption=t(
+                        "stats.chart_caption",
+                        unit=unit.label(t.locale),
+                        period=stats.period_label(t, period),
+                    ),
+                ),
+            )
+        await _finish(session, request, now, ExportStatus.done)
+
+
+async def _run_league(
+    db: Database, request: StatsExport, policy: StatsPolicy, now: datetime
+) -> None:
+    """The department league table, read like the report, in place of the request's message."""
+    period = stats.parse_period(request.period)
+    async with db.transaction() as session:
+        actor = await load_actor(session, request.member_id)
+        unit = await stats.require_unit(session, actor, request.unit_id)
+    async with db.reading() as session:
+        table = await stats.league(session, unit, period, policy)
+    async with db.transaction() as session:
+        await _edit(
+            session,
+            request,
+            now,
+            lambda t: stats.league_text(t, unit, period, table, policy.league_min_cases),
+            lambda t: [[Button(t("stats.back"), payload=f"sx:{unit.id}:{period.key}")]],
+        )
+        await _finish(session, request, now, ExportStatus.done)

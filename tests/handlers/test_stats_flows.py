@@ -1,19 +1,28 @@
 """/stats and /export in the chat: the summary, the chart, the buttons, the scope, the export
-job's progress and file, and the coordinators' weekly digest."""
+job's progress and file, and the coordinators' weekly digest. The report is made by the
+statistics job, off the person's update: the update only checks the unit and queues it."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import struct
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import pytest
 from openpyxl import load_workbook
+from sqlalchemy import delete, select
+from sqlmodel import col
 
 from bot.settings import Settings
 from jobs.stats import stats_exports, weekly_digest
 from models.issues import IssueStatus
+from models.members import Member, Role, RoleGrant
+from services import stats
 from tests.conftest import ALICE, COORDINATOR, RESIDENT
-from tests.harness import Harness
+from tests.fakes import SentMessage
+from tests.harness import Harness, User
 from tests.households_world import deliver_queued, empty_registry
 from tests.stats_world import StatsWorld
 
@@ -35,11 +44,43 @@ async def some_issues(harness: Harness) -> StatsWorld:
     return world
 
 
-async def test_coordinator_gets_summary_chart_and_buttons(harness: Harness) -> None:
+async def run_job(harness: Harness, settings: Settings, user: User) -> list[SentMessage]:
+    """Deliver what is queued, run the statistics job once, deliver what it queued; returns
+    the new messages in the person's chat (edits change earlier messages in place)."""
+    await deliver_queued(harness)
+    before = len(harness.transport.chats[user.id])
+    await stats_exports(harness.app.db, settings, harness.clock())
+    await deliver_queued(harness)
+    return harness.transport.chats[user.id][before:]
+
+
+async def ask(
+    harness: Harness, settings: Settings, user: User, command: str
+) -> tuple[SentMessage, list[SentMessage]]:
+    """``/stats …``: the "working…" message the update queued, after the job has replaced it
+    with the summary, and the messages the job sent (the chart)."""
+    assert await harness.send(user, command) == []
+    await deliver_queued(harness)
+    working = harness.last(user)
+    assert working.text.startswith("⏳ ")
+    return working, await run_job(harness, settings, user)
+
+
+async def test_coordinator_gets_summary_chart_and_buttons(
+    harness: Harness, settings: Settings
+) -> None:
     await harness.send(COORDINATOR, "/start demo-coordinator")
     world = await some_issues(harness)
-    sent = await harness.send(COORDINATOR, "/stats")
-    summary, chart = sent[-2], sent[-1]
+    await harness.send(COORDINATOR, "/stats")
+    await deliver_queued(harness)
+    summary = harness.last(COORDINATOR)
+    # The update only queued the report: a "working…" message, nothing computed yet.
+    assert summary.text.startswith("⏳ ")
+    assert "(C1)" in summary.text
+    sent = await run_job(harness, settings, COORDINATOR)
+    assert [m.kind for m in sent] == ["photo"]
+    chart = sent[0]
+    assert summary.edits == 1
     assert summary.text.splitlines()[0].startswith("📊 ")
     assert "(C1)" in summary.text.splitlines()[0]
     assert "上报 3 · 按时受理 67% · 按期办结 33% · 重新办理 0" in summary.text
@@ -55,9 +96,14 @@ async def test_coordinator_gets_summary_chart_and_buttons(harness: Harness) -> N
     assert 20_000 < len(png) < 2_000_000
     assert struct.unpack(">II", png[16:24]) == (1210, 506)
 
-    # Down to a grid: the text is replaced in place, a new chart comes, the way up is a button.
-    after = await harness.press(COORDINATOR, f"sx:{g1}:2026-11", summary)
-    assert summary.edits == 1
+    # Down to a grid: the text is replaced in place ("working…", then the report), a new chart
+    # comes, the way up is a button.
+    assert await harness.press(COORDINATOR, f"sx:{g1}:2026-11", summary) == []
+    await deliver_queued(harness)
+    assert summary.text.startswith("⏳ ")
+    assert "(G1)" in summary.text
+    after = await run_job(harness, settings, COORDINATOR)
+    assert summary.edits == 3
     assert "(G1)" in summary.text.splitlines()[0]
     assert "上报 2" in summary.text
     assert summary.button("⬆")
@@ -65,21 +111,29 @@ async def test_coordinator_gets_summary_chart_and_buttons(harness: Harness) -> N
 
     # Another period kind and the league table.
     await harness.press(COORDINATOR, summary.button("季"), summary)
-    assert "2026-Q4" in summary.text
-    await harness.press(COORDINATOR, summary.button("部门排名"), summary)
+    await run_job(harness, settings, COORDINATOR)
+    assert "2026-Q4" in summary.text.splitlines()[0]
+    # The league table is made by the job too, in place of the summary, with a way back.
+    assert await harness.press(COORDINATOR, summary.button("部门排名"), summary) == []
+    assert await run_job(harness, settings, COORDINATOR) == []
     assert "这一期没有吹哨到部门的事项" in summary.text
+    assert summary.button("↩")
 
 
-async def test_scope_and_bad_input(harness: Harness) -> None:
+async def test_scope_and_bad_input(harness: Harness, settings: Settings) -> None:
     await harness.send(COORDINATOR, "/start demo-coordinator")
     await harness.send(RESIDENT, "/start demo-resident")
     world = await some_issues(harness)
-    # A forged button for the street, a typed code of another community: refused.
+    # A forged button for the street, a typed code of another community: refused at once,
+    # and nothing is queued for the statistics job.
     street = world.id("S1")
     refused = await harness.press(COORDINATOR, f"sx:{street}:2026-11")
     assert refused[-1].text == "抱歉，您没有权限执行此操作。"
     typed = await harness.send(COORDINATOR, "/stats C2")
     assert typed[-1].text == "抱歉，您没有权限执行此操作。"
+    league = await harness.press(COORDINATOR, f"sxl:{street}:2026-11")
+    assert league[-1].text == "抱歉，您没有权限执行此操作。"
+    assert await stats_exports(harness.app.db, settings, harness.clock()) == 0
     unknown = await harness.send(COORDINATOR, "/stats NOPE")
     assert unknown[-1].text == "没有这个单位代码。"
     bad = await harness.send(COORDINATOR, "/stats 2026-13")
@@ -91,15 +145,84 @@ async def test_scope_and_bad_input(harness: Harness) -> None:
     answer = await harness.send(RESIDENT, "/stats")
     assert "📊" not in answer[-1].text
     # An empty period: said plainly, and no chart.
-    empty = await harness.send(COORDINATOR, "/stats 2025-01")
-    assert len(empty) == 1
-    assert "这一期没有数据" in empty[0].text
+    summary, sent = await ask(harness, settings, COORDINATOR, "/stats 2025-01")
+    assert sent == []
+    assert "这一期没有数据" in summary.text
+
+
+async def test_the_same_report_twice_is_made_once(harness: Harness, settings: Settings) -> None:
+    await harness.send(COORDINATOR, "/start demo-coordinator")
+    await some_issues(harness)
+    await harness.send(COORDINATOR, "/stats G1")
+    again = await harness.send(COORDINATOR, "/stats G1")
+    assert again[-1].text == "这份统计正在计算，好了会替换这条消息。"
+    assert await stats_exports(harness.app.db, settings, harness.clock()) == 1
+    assert await stats_exports(harness.app.db, settings, harness.clock()) == 0
+
+
+async def test_a_scope_lost_before_the_job_runs_is_said_in_place(
+    harness: Harness, settings: Settings
+) -> None:
+    """The job checks the scope again with the grants of the moment it runs."""
+    await harness.send(COORDINATOR, "/start demo-coordinator")
+    await some_issues(harness)
+    await harness.send(COORDINATOR, "/stats")
+    await deliver_queued(harness)
+    working = harness.last(COORDINATOR)
+    async with harness.app.db.transaction() as session:
+        member_id = (
+            await session.execute(
+                select(col(Member.id)).where(col(Member.telegram_id) == COORDINATOR.id)
+            )
+        ).scalar_one()
+        await session.execute(
+            delete(RoleGrant).where(
+                col(RoleGrant.member_id) == member_id, col(RoleGrant.role) == Role.coordinator
+            )
+        )
+    assert await run_job(harness, settings, COORDINATOR) == []
+    assert working.text == "抱歉，您没有权限执行此操作。"
+    assert "📊" not in working.text
+
+
+async def test_other_updates_go_on_while_a_report_is_made(
+    harness: Harness, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The report is read by the job through ``Database.reading()``, outside any update's
+    transaction: while it is being computed (held here at its end), another person's update
+    is handled and answered (on SQLite it would otherwise wait for the single writer)."""
+    await harness.send(COORDINATOR, "/start demo-coordinator")
+    await some_issues(harness)
+    await harness.send(COORDINATOR, "/stats")
+    await deliver_queued(harness)
+    computed = asyncio.Event()
+    release = asyncio.Event()
+    build_report = stats.build_report
+
+    async def held(*args: Any, **kwargs: Any) -> stats.Report:
+        report = await build_report(*args, **kwargs)
+        computed.set()
+        await release.wait()
+        return report
+
+    monkeypatch.setattr(stats, "build_report", held)
+    job = asyncio.create_task(stats_exports(harness.app.db, settings, harness.clock()))
+    await computed.wait()
+    # A guard against a hang, not a measurement: a blocked update would never finish.
+    answer = await asyncio.wait_for(harness.send(RESIDENT, "/start demo-resident"), 60)
+    assert answer
+    assert not job.done()
+    assert harness.last(COORDINATOR).text.startswith("⏳ ")
+    release.set()
+    assert await job == 1
+    await deliver_queued(harness)
+    assert harness.last(COORDINATOR).kind == "photo"
 
 
 async def test_export_runs_as_a_job_with_progress(harness: Harness, settings: Settings) -> None:
     await harness.send(ALICE, "/start demo-coordinator")
     await some_issues(harness)
-    summary = (await harness.send(ALICE, "/stats"))[-2]
+    summary, _ = await ask(harness, settings, ALICE, "/stats")
     await harness.press(ALICE, summary.button("Excel"), summary)
     assert harness.last_toast() == "Started; you get the file when it is ready."
     await deliver_queued(harness)

@@ -281,3 +281,24 @@ async def test_chinese_chart_uses_a_cjk_font(world: StatsWorld) -> None:
     en = stats_chart.render_chart(report, points, "en")
     assert 20_000 < len(zh) < 2_000_000
     assert zh != en  # labelled in Chinese, not in the English fallback
+
+
+async def test_sections_side_by_side_give_the_same_report(world: StatsWorld) -> None:
+    """With ``reading`` (as the jobs call it) PostgreSQL runs the sections on connections of
+    their own: every figure, row and tag count is the one of the hand-checked report above."""
+    unit = (await street_report(world)).unit
+    async with world.db.reading() as session:
+        alone = await stats.build_report(session, unit, OCTOBER, NOW, POLICY)
+        steps: list[tuple[int, int]] = []
+
+        async def progress(step: int, total: int) -> None:
+            steps.append((step, total))
+
+        apart = await stats.build_report(
+            session, unit, OCTOBER, NOW, POLICY, progress=progress, reading=world.db.reading
+        )
+    assert apart.total == alone.total
+    assert apart.rows == alone.rows
+    assert apart.overdue_by_tag == alone.overdue_by_tag
+    assert apart.total["issues_reported"] == 7
+    assert [step for step, _ in steps] == list(range(1, 8))
