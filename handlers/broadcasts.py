@@ -1,4 +1,5 @@
-"""Broadcasts in the chat: /broadcast (text or photo → audience → preview → options → send),
+"""Broadcasts in the chat: /broadcast (text or photo → audience of units, teams, roles, skills
+or the reserve → preview → options → send),
 /broadcasts (my recent ones with their delivery report), the "I have read it" button every
 broadcast asking for it carries, and /reserve (join or leave the emergency reserve).
 Permissions and scopes are decided in services; button payloads are only hints."""
