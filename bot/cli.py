@@ -35,7 +35,11 @@ app.add_typer(org_app, name="org")
 app.add_typer(invite_app, name="invite")
 app.add_typer(demo_app, name="demo")
 app.add_typer(meeting_app, name="meeting")
+teams_app = typer.Typer(
+    help="Teams: named groups of members, addressable by broadcasts.", no_args_is_help=True
+)
 app.add_typer(households_app, name="households")
+app.add_typer(teams_app, name="teams")
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -501,6 +505,82 @@ def households_hub(
         raise fail(t(error.key, **error.params)) from None
     names = "、".join(m.name for m in group.members) or "—"
     typer.echo(t("households.cli_hub", hub=group.hub.name, count=len(group.members), names=names))
+
+
+@teams_app.command("create")
+def teams_create(
+    unit: Annotated[str, typer.Argument(help="unit code (street, community or grid)")],
+    name: Annotated[str, typer.Argument(help="the team's name")],
+    members: Annotated[
+        list[str] | None,
+        typer.Argument(help="members to add: #<member id>, phone number or tg:<Telegram id>"),
+    ] = None,
+) -> None:
+    """Create a team in a unit and add members (who must hold a role within the unit)."""
+    from bot.i18n import translator
+    from models.base import utcnow
+    from services import teams
+    from services.access import Actor
+    from services.errors import ServiceError
+    from services.org import unit_by_code
+
+    settings = settings_or_exit()
+    t = translator(settings.default_locale)
+
+    async def work() -> Any:
+        async with _database(settings) as db, db.transaction() as session:
+            now = utcnow()
+            target = await unit_by_code(session, unit)
+            team = await teams.create(session, Actor.cli(), target.id, name, now)
+            for ref in members or []:
+                person = await teams.member_by_ref(session, ref)
+                await teams.add_member(session, Actor.cli(), team.id, person.id, now)
+            return await teams.team(session, Actor.cli(), team.id)
+
+    try:
+        team = run_async(work)
+    except ServiceError as error:
+        raise fail(t(error.key, **error.params)) from None
+    typer.echo(
+        t("teams.cli_created", id=team.id, name=team.name, unit=team.unit.code, count=team.members)
+    )
+
+
+@teams_app.command("add")
+def teams_add(
+    team_id: Annotated[int, typer.Argument(help="the team's number (see teams create)")],
+    members: Annotated[
+        list[str], typer.Argument(help="#<member id>, phone number or tg:<Telegram id>")
+    ],
+    remove: Annotated[bool, typer.Option(help="remove them instead")] = False,
+) -> None:
+    """Add members to a team, or remove them."""
+    from bot.i18n import translator
+    from models.base import utcnow
+    from services import teams
+    from services.access import Actor
+    from services.errors import ServiceError
+
+    settings = settings_or_exit()
+    t = translator(settings.default_locale)
+
+    async def work() -> Any:
+        async with _database(settings) as db, db.transaction() as session:
+            for ref in members:
+                person = await teams.member_by_ref(session, ref)
+                if remove:
+                    await teams.remove_member(session, Actor.cli(), team_id, person.id)
+                else:
+                    await teams.add_member(session, Actor.cli(), team_id, person.id, utcnow())
+            return await teams.team(session, Actor.cli(), team_id)
+
+    try:
+        team = run_async(work)
+    except ServiceError as error:
+        raise fail(t(error.key, **error.params)) from None
+    typer.echo(
+        t("teams.cli_created", id=team.id, name=team.name, unit=team.unit.code, count=team.members)
+    )
 
 
 @app.command()

@@ -13,6 +13,7 @@ from handlers import (
     stats,
     store,
     tasks,
+    teams,
     visits,
     wishes,
 )
@@ -31,6 +32,7 @@ ROUTERS: tuple[Router, ...] = (
     store.router,
     broadcasts.router,
     tasks.router,
+    teams.router,
     stats.router,
 )
 

@@ -1,4 +1,5 @@
-"""Broadcasts in the chat: /broadcast (text or photo → audience → preview → options → send),
+"""Broadcasts in the chat: /broadcast (text or photo → audience of units, teams, roles, skills
+or the reserve → preview → options → send),
 /broadcasts (my recent ones with their delivery report), the "I have read it" button every
 broadcast asking for it carries, and /reserve (join or leave the emergency reserve).
 Permissions and scopes are decided in services; button payloads are only hints."""
@@ -13,7 +14,7 @@ from handlers.menu import role_name
 from handlers.router import MEMBERS, Router
 from handlers.types import Kind
 from models.wishes import Skill
-from services import audiences, broadcasts, media, org
+from services import audiences, broadcasts, media, org, teams
 from services.audiences import CHOOSABLE_ROLES, SENDER_ROLES, Audience
 from services.broadcasts import CAPTION_MAX, TEXT_MAX, BroadcastPolicy, Draft
 from services.errors import InvalidInput
@@ -23,6 +24,7 @@ from services.wishes import SKILL_NAMES
 router = Router("broadcasts")
 
 UNIT_BUTTONS = 24
+TEAM_BUTTONS = 12
 UNITS_PER_ROW = 2
 CHOICES_PER_ROW = 3
 CHECKED = "✅ "
@@ -98,7 +100,7 @@ async def describe(ctx: Context, audience: Audience) -> str:
     for unit_id in audience.unit_ids:
         unit = await org.unit_by_id(ctx.session, unit_id)
         parts.append(unit.label(ctx.t.locale))
-    if not audience.unit_ids:
+    if not audience.unit_ids and audience.selects:
         parts.append(ctx.t("broadcasts.my_area"))
     if audience.roles:
         parts.append(" / ".join(role_name(ctx, r) for r in audience.roles))
@@ -106,6 +108,9 @@ async def describe(ctx: Context, audience: Audience) -> str:
         parts.append(" / ".join(ctx.t(SKILL_NAMES[Skill(s)]) for s in audience.skills))
     if audience.reserve:
         parts.append(ctx.t("broadcasts.reserve"))
+    for team_id in audience.team_ids:
+        team = await teams.team(ctx.session, ctx.actor, team_id)
+        parts.append(ctx.t("broadcasts.team", name=team.name))
     return " · ".join(parts)
 
 
@@ -126,8 +131,17 @@ async def show_audience(ctx: Context) -> None:
         ctx.flow_button(_mark(s.value in audience.skills) + ctx.t(SKILL_NAMES[s]), "bc_s", s.value)
         for s in Skill
     ]
+    team_buttons = [
+        ctx.flow_button(
+            f"{_mark(t.id in audience.team_ids)}{ctx.t('broadcasts.team', name=t.name)}",
+            "bc_t",
+            t.id,
+        )
+        for t in (await teams.teams_in_scope(ctx.session, ctx.actor))[:TEAM_BUTTONS]
+    ]
     rows = [
         *_rows(unit_buttons, UNITS_PER_ROW),
+        *_rows(team_buttons, UNITS_PER_ROW),
         *_rows(role_buttons, CHOICES_PER_ROW),
         *_rows(skill_buttons, CHOICES_PER_ROW),
         [ctx.flow_button(_mark(audience.reserve) + ctx.t("broadcasts.reserve"), "bc_v")],
@@ -166,6 +180,11 @@ async def toggle_role(ctx: Context) -> None:
 @router.button("bc_s", flow=True)
 async def toggle_skill(ctx: Context) -> None:
     await _toggle(ctx, "skills", ctx.button_args[0] if ctx.button_args else "")
+
+
+@router.button("bc_t", flow=True)
+async def toggle_team(ctx: Context) -> None:
+    await _toggle(ctx, "team_ids", ctx.int_arg(0))
 
 
 @router.button("bc_v", flow=True)

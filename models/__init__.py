@@ -13,6 +13,7 @@ from models import (
     points,
     stats,
     tasks,
+    teams,
     visits,
     wishes,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "points",
     "stats",
     "tasks",
+    "teams",
     "visits",
     "wishes",
 ]

@@ -2,9 +2,11 @@
 
 An audience names units (each with its whole subtree), and optionally narrows them to members
 holding one of some roles there, declaring one of some skills, or standing in the emergency
-reserve; ``member_ids`` adds named people. Without units the actor's own scope is meant. A
-person reached through two chosen scopes is counted and addressed once. Members who blocked
-the bot are included: delivery records them as blocked.
+reserve; ``member_ids`` adds named people. Without units the actor's own scope is meant.
+``team_ids`` add the members of teams (:mod:`services.teams`) in the actor's scope, like named
+people: roles, skills and the reserve do not narrow them. A person reached through two chosen
+scopes (or through a team and a unit) is counted and addressed once. Members who blocked the
+bot are included: delivery records them as blocked.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from sqlmodel import col
 from models.broadcasts import ReserveMember
 from models.members import Role, RoleGrant
 from models.org import Unit, UnitKind
+from models.teams import Team, TeamMember
 from models.wishes import MemberSkill, Skill
 from services.access import Actor, UnitRef
-from services.errors import InvalidInput, PermissionDenied
+from services.errors import InvalidInput, NotFound, PermissionDenied
 from services.org import subtree, unit_by_id, within
 from services.sql import insert_ignore
 
@@ -47,6 +50,7 @@ CHOOSABLE_UNIT_KINDS: frozenset[UnitKind] = frozenset(
 """The units offered as buttons (buildings are reached through their grid)."""
 
 MAX_UNITS = 50
+MAX_TEAMS = 20
 MAX_MEMBER_IDS = 10_000
 
 
@@ -57,14 +61,23 @@ class Audience:
     skills: tuple[str, ...] = ()
     reserve: bool = False
     member_ids: tuple[int, ...] = ()
+    team_ids: tuple[int, ...] = ()
 
     @property
     def is_empty(self) -> bool:
-        return not (self.unit_ids or self.roles or self.skills or self.reserve or self.member_ids)
+        return not (
+            self.unit_ids
+            or self.roles
+            or self.skills
+            or self.reserve
+            or self.member_ids
+            or self.team_ids
+        )
 
     @property
     def selects(self) -> bool:
-        """True when units, roles, skills or the reserve select members (not only names)."""
+        """True when units, roles, skills or the reserve select members (not only names or
+        teams)."""
         return bool(self.unit_ids or self.roles or self.skills or self.reserve)
 
     def to_json(self) -> dict[str, Any]:
@@ -74,6 +87,7 @@ class Audience:
             "skills": list(self.skills),
             "reserve": self.reserve,
             "member_ids": list(self.member_ids),
+            "team_ids": list(self.team_ids),
         }
 
     @classmethod
@@ -85,14 +99,13 @@ class Audience:
             skills=tuple(str(s) for s in data.get("skills") or ()),
             reserve=bool(data.get("reserve")),
             member_ids=tuple(int(m) for m in data.get("member_ids") or ()),
+            team_ids=tuple(int(t) for t in data.get("team_ids") or ()),
         )
 
     def toggled(self, field: str, value: Any) -> Audience:
         """A copy with ``value`` added to or removed from a tuple field (or the reserve flipped)."""
         if field == "reserve":
-            return Audience(
-                self.unit_ids, self.roles, self.skills, not self.reserve, self.member_ids
-            )
+            return replace(self, reserve=not self.reserve)
         current: tuple[Any, ...] = getattr(self, field)
         changed = tuple(v for v in current if v != value) if value in current else (*current, value)
         changes: dict[str, Any] = {field: changed}
@@ -108,6 +121,8 @@ class _Checked:
     reserve: bool
     member_ids: list[int]
     scope_paths: list[str] | None
+    teams: list[tuple[int, str]]
+    """(team id, its unit's path) of the chosen teams."""
 
 
 def _unique(values: Iterable[Any]) -> list[Any]:
@@ -122,6 +137,8 @@ async def _check(
         raise InvalidInput("audiences.empty")
     if len(audience.unit_ids) > MAX_UNITS:
         raise InvalidInput("audiences.too_many_units", limit=MAX_UNITS)
+    if len(audience.team_ids) > MAX_TEAMS:
+        raise InvalidInput("audiences.too_many_teams", limit=MAX_TEAMS)
     if len(audience.member_ids) > MAX_MEMBER_IDS:
         raise InvalidInput("audiences.too_many_members", limit=MAX_MEMBER_IDS)
     roles = _unique(audience.roles)
@@ -141,10 +158,22 @@ async def _check(
         if not actor.can(senders, unit):
             log.warning("refused audience unit %s for member %s", unit.code, actor.member_id)
             raise PermissionDenied("audiences.unit_outside", unit=unit.code)
+    teams: list[tuple[int, str]] = []
+    for team_id in _unique(audience.team_ids):
+        team = await session.get(Team, team_id)
+        if team is None:
+            raise NotFound("audiences.team_unknown")
+        unit = await unit_by_id(session, team.unit_id)
+        if not actor.can(senders, unit):
+            log.warning("refused team %s for member %s", team_id, actor.member_id)
+            raise PermissionDenied("audiences.team_outside")
+        if team.archived_at is not None:
+            raise InvalidInput("audiences.team_archived", name=team.name)
+        teams.append((team_id, unit.path))
     scope_paths = None if scopes is None else _outermost(u.path for u in scopes)
     paths = _outermost(u.path for u in units) if units else scope_paths
     return _Checked(
-        paths, roles, skills, audience.reserve, _unique(audience.member_ids), scope_paths
+        paths, roles, skills, audience.reserve, _unique(audience.member_ids), scope_paths, teams
     )
 
 
@@ -198,6 +227,22 @@ async def _named(session: AsyncSession, actor: Actor, checked: _Checked) -> set[
     return found
 
 
+async def _team_members(session: AsyncSession, checked: _Checked) -> set[int]:
+    """The members of the chosen teams who still hold a role within the team's unit."""
+    found: set[int] = set()
+    for team_id, path in checked.teams:
+        rows = await session.execute(
+            select(col(TeamMember.member_id))
+            .join(RoleGrant, col(RoleGrant.member_id) == col(TeamMember.member_id))
+            .join(Unit, col(Unit.id) == col(RoleGrant.unit_id))
+            .where(col(TeamMember.team_id) == team_id)
+            .where(col(Unit.path).startswith(path))
+            .distinct()
+        )
+        found |= {int(m) for m in rows.scalars()}
+    return found
+
+
 async def resolve(
     session: AsyncSession,
     actor: Actor,
@@ -207,15 +252,17 @@ async def resolve(
 ) -> list[int]:
     """The member ids the audience reaches, each once, in id order.
 
-    Refuses (translated ``ServiceError``) an empty audience, unknown roles or skills, and a
-    unit or a named member outside the actor's scope. A valid audience may reach nobody: the
-    caller decides whether that is an error."""
+    Refuses (translated ``ServiceError``) an empty audience, unknown roles or skills, an
+    unknown or archived team, and a unit, a team or a named member outside the actor's scope.
+    A valid audience may reach nobody: the caller decides whether that is an error."""
     checked = await _check(session, actor, audience, senders)
     found: set[int] = set()
     if audience.selects:
         found = {int(m) for m in (await session.execute(_selection(checked))).scalars()}
     if checked.member_ids:
         found |= await _named(session, actor, checked)
+    if checked.teams:
+        found |= await _team_members(session, checked)
     return sorted(found)
 
 
@@ -226,8 +273,9 @@ async def count(
     *,
     senders: Iterable[Role] = SENDER_ROLES,
 ) -> int:
-    """How many members :func:`resolve` returns (counted in the database when no one is named)."""
-    if audience.member_ids:
+    """How many members :func:`resolve` returns (counted in the database when no one is named
+    and no team is chosen)."""
+    if audience.member_ids or audience.team_ids:
         return len(await resolve(session, actor, audience, senders=senders))
     checked = await _check(session, actor, audience, senders)
     counted = select(func.count()).select_from(_selection(checked).subquery())

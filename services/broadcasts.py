@@ -5,12 +5,20 @@ Each recipient's copy is an outbox row with ``source = "bc:<id>"`` and a dedupe 
 ``bc:<id>:<member>``, so the report counts outbox outcomes (queued, sent, failed, blocked) and a
 retried transaction can never queue a copy twice. The sender's report is one message
 (``source = "bcr:<id>"``) that later edits replace.
+
+A task's announcement (:mod:`services.tasks`) is a broadcast too (``Task.broadcast_id``): it
+is recorded with :func:`record`, queued with :func:`deliver` (its copies carry the task's
+"take" buttons, source ``task:<task id>``; an emergency call's widening steps deliver to more
+people on the same broadcast) and reported with :func:`start_report`, the same functions
+:func:`send` uses. It always asks for acknowledgement, and taking a slot is the
+acknowledgement (:func:`record_ack`); it has no "I have read it" reminders: an emergency call
+widens instead.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -24,6 +32,7 @@ from bot.settings import Settings
 from models.broadcasts import Broadcast, BroadcastRecipient
 from models.members import Member
 from models.outbox import OutboxKind, OutboxMessage, OutboxStatus, Priority
+from models.tasks import Task
 from services import audiences, outbox
 from services.access import Actor
 from services.audiences import Audience
@@ -56,6 +65,11 @@ def report_source_of(broadcast_id: int) -> str:
 
 def reminder_source_of(broadcast_id: int) -> str:
     return f"bcn:{broadcast_id}"
+
+
+def task_source_of(task_id: int) -> str:
+    """The outbox source of a task's announcements (the copies of its broadcast)."""
+    return f"task:{task_id}"
 
 
 def ack_payload(broadcast_id: int) -> str:
@@ -107,6 +121,8 @@ class Report:
     created_at: datetime
     deliver_from: datetime
     reasons: tuple[tuple[str, int], ...] = ()
+    task_title: str | None = None
+    """The task the broadcast announced (its acknowledgements are the takes)."""
 
     @property
     def state(self) -> str:
@@ -214,6 +230,144 @@ async def _recipients(session: AsyncSession, member_ids: Sequence[int]) -> list[
     return found
 
 
+async def record(
+    session: AsyncSession,
+    sender_id: int | None,
+    *,
+    text: str,
+    audience: Audience,
+    now: datetime,
+    deliver_from: datetime,
+    photo_file_id: str | None = None,
+    urgent: bool = False,
+    ask_ack: bool = False,
+    renotify_at: datetime | None = None,
+) -> int:
+    """Record a broadcast with no recipients yet (:func:`deliver` adds them); returns its id.
+    The caller checked the permissions and the text."""
+    sender = await session.get(Member, sender_id) if sender_id else None
+    broadcast = Broadcast(
+        sender_id=sender_id,
+        sender_chat_id=sender.chat_id if sender else None,
+        text=text,
+        photo_file_id=photo_file_id,
+        audience=audience.to_json(),
+        urgent=urgent,
+        ask_ack=ask_ack,
+        recipients=0,
+        created_at=now,
+        deliver_from=deliver_from,
+        next_renotify_at=renotify_at,
+    )
+    session.add(broadcast)
+    await session.flush()
+    assert broadcast.id is not None
+    return broadcast.id
+
+
+async def _task_of(session: AsyncSession, broadcast_id: int) -> tuple[int, str] | None:
+    found = await session.execute(
+        select(col(Task.id), col(Task.title)).where(col(Task.broadcast_id) == broadcast_id)
+    )
+    row = found.first()
+    return (int(row[0] or 0), str(row[1])) if row else None
+
+
+async def _copies_source(session: AsyncSession, broadcast_id: int) -> str:
+    task = await _task_of(session, broadcast_id)
+    return task_source_of(task[0]) if task else source_of(broadcast_id)
+
+
+async def deliver(
+    session: AsyncSession,
+    broadcast_id: int,
+    member_ids: Sequence[int],
+    now: datetime,
+    copy: Callable[[Translator], Message],
+    *,
+    dedupe_key: Callable[[int], str] | None = None,
+) -> int:
+    """Make the members recipients of the broadcast and queue one copy each (``copy`` renders
+    it in a language), skipping those who already are; returns how many were added. Urgent
+    broadcasts go ahead of the queue; others wait until ``deliver_from``."""
+    broadcast = await session.get(Broadcast, broadcast_id)
+    if broadcast is None:
+        raise NotFound("broadcasts.unknown")
+    wanted = list(dict.fromkeys(member_ids))
+    known: set[int] = set()
+    for start in range(0, len(wanted), CHUNK):
+        rows = await session.execute(
+            select(col(BroadcastRecipient.member_id))
+            .where(col(BroadcastRecipient.broadcast_id) == broadcast_id)
+            .where(col(BroadcastRecipient.member_id).in_(wanted[start : start + CHUNK]))
+        )
+        known |= {int(m) for m in rows.scalars()}
+    fresh = [m for m in wanted if m not in known]
+    if not fresh:
+        return 0
+    rows_to_add = [{"broadcast_id": broadcast_id, "member_id": m} for m in fresh]
+    for start in range(0, len(rows_to_add), 500):
+        await session.execute(insert(BroadcastRecipient), rows_to_add[start : start + 500])
+
+    copies: dict[str, Message] = {}
+
+    def copy_for(locale: str) -> Message:
+        if locale not in copies:
+            copies[locale] = copy(translator(locale))
+        return copies[locale]
+
+    def key(member_id: int) -> str:
+        return dedupe_key(member_id) if dedupe_key else f"bc:{broadcast_id}:{member_id}"
+
+    items = [
+        Outgoing(
+            chat_id=member.chat_id,
+            message=copy_for(member.locale),
+            member_id=member.id,
+            dedupe_key=key(member.id or 0),
+            blocked=member.blocked_at is not None,
+        )
+        for member in await _recipients(session, fresh)
+    ]
+    await outbox.enqueue_many(
+        session,
+        items,
+        now,
+        priority=Priority.urgent if broadcast.urgent else Priority.normal,
+        source=await _copies_source(session, broadcast_id),
+        not_before=max(broadcast.deliver_from, now),
+    )
+    broadcast.recipients += len(fresh)
+    broadcast.settled_at = None
+    return len(fresh)
+
+
+async def start_report(
+    session: AsyncSession, broadcast_id: int, now: datetime, zone: ZoneInfo
+) -> Report:
+    """Queue the sender's live report (once per broadcast); later edits replace it."""
+    broadcast = await session.get(Broadcast, broadcast_id)
+    if broadcast is None:
+        raise NotFound("broadcasts.unknown")
+    report = await report_of(session, broadcast_id)
+    sender = await session.get(Member, broadcast.sender_id) if broadcast.sender_id else None
+    if sender is not None:
+        rows_queued = await outbox.enqueue(
+            session,
+            sender.chat_id,
+            Text(render_report(translator(sender.locale), report, zone)),
+            now,
+            member_id=sender.id,
+            priority=REPORT_PRIORITY,
+            source=report_source_of(broadcast_id),
+            dedupe_key=f"bcr:{broadcast_id}",
+        )
+        broadcast.report_outbox_id = rows_queued[0].id if rows_queued else None
+        broadcast.report_state = report.state
+        broadcast.report_edited_at = now
+    return report
+
+
 async def send(
     session: AsyncSession,
     actor: Actor,
@@ -231,80 +385,36 @@ async def send(
     sender = await session.get(Member, actor.member_id) if actor.member_id else None
     sender_name = sender.display_name if sender else "gridbot"
     deliver_from = now if draft.urgent else (quiet_until(now, policy) or now)
-    broadcast = Broadcast(
-        sender_id=actor.member_id,
-        sender_chat_id=sender.chat_id if sender else None,
+    broadcast_id = await record(
+        session,
+        actor.member_id,
         text=text,
         photo_file_id=draft.photo_file_id,
-        audience=draft.audience.to_json(),
+        audience=draft.audience,
         urgent=draft.urgent,
         ask_ack=draft.ask_ack,
-        recipients=len(member_ids),
-        created_at=now,
+        now=now,
         deliver_from=deliver_from,
-        next_renotify_at=(
+        renotify_at=(
             deliver_from + policy.renotify_every
             if draft.urgent and draft.ask_ack and policy.renotify_max > 0
             else None
         ),
     )
-    session.add(broadcast)
-    await session.flush()
-    assert broadcast.id is not None
-    broadcast_id = broadcast.id
 
-    rows = [{"broadcast_id": broadcast_id, "member_id": m} for m in member_ids]
-    for start in range(0, len(rows), 500):
-        await session.execute(insert(BroadcastRecipient), rows[start : start + 500])
-
-    copies: dict[str, Message] = {}
-
-    def copy_for(locale: str) -> Message:
-        if locale not in copies:
-            copies[locale] = render(
-                translator(locale),
-                broadcast_id,
-                text,
-                draft.photo_file_id,
-                urgent=draft.urgent,
-                ask_ack=draft.ask_ack,
-                sender=sender_name,
-            )
-        return copies[locale]
-
-    items = [
-        Outgoing(
-            chat_id=member.chat_id,
-            message=copy_for(member.locale),
-            member_id=member.id,
-            dedupe_key=f"bc:{broadcast_id}:{member.id}",
-            blocked=member.blocked_at is not None,
+    def copy(t: Translator) -> Message:
+        return render(
+            t,
+            broadcast_id,
+            text,
+            draft.photo_file_id,
+            urgent=draft.urgent,
+            ask_ack=draft.ask_ack,
+            sender=sender_name,
         )
-        for member in await _recipients(session, member_ids)
-    ]
-    await outbox.enqueue_many(
-        session,
-        items,
-        now,
-        priority=Priority.urgent if draft.urgent else Priority.normal,
-        source=source_of(broadcast_id),
-        not_before=deliver_from,
-    )
-    report = await report_of(session, broadcast_id)
-    if sender is not None:
-        rows_queued = await outbox.enqueue(
-            session,
-            sender.chat_id,
-            Text(render_report(translator(sender.locale), report, policy.zone)),
-            now,
-            member_id=sender.id,
-            priority=REPORT_PRIORITY,
-            source=report_source_of(broadcast_id),
-            dedupe_key=f"bcr:{broadcast_id}",
-        )
-        broadcast.report_outbox_id = rows_queued[0].id if rows_queued else None
-        broadcast.report_state = report.state
-        broadcast.report_edited_at = now
+
+    await deliver(session, broadcast_id, member_ids, now, copy)
+    report = await start_report(session, broadcast_id, now, policy.zone)
     log.info(
         "broadcast %s by member %s: %s recipients, urgent=%s, from %s",
         broadcast_id,
@@ -324,10 +434,12 @@ async def report_of(session: AsyncSession, broadcast_id: int) -> Report:
     broadcast = await session.get(Broadcast, broadcast_id)
     if broadcast is None:
         raise NotFound("broadcasts.unknown")
-    delivered = await outbox.outcomes(session, source_of(broadcast_id))
+    task = await _task_of(session, broadcast_id)
+    source = task_source_of(task[0]) if task else source_of(broadcast_id)
+    delivered = await outbox.outcomes(session, source)
     reasons = await session.execute(
         select(col(OutboxMessage.error), func.count())
-        .where(col(OutboxMessage.source) == source_of(broadcast_id))
+        .where(col(OutboxMessage.source) == source)
         .where(col(OutboxMessage.status) == OutboxStatus.failed)
         .group_by(col(OutboxMessage.error))
         .order_by(func.count().desc())
@@ -352,6 +464,7 @@ async def report_of(session: AsyncSession, broadcast_id: int) -> Report:
         created_at=broadcast.created_at,
         deliver_from=broadcast.deliver_from,
         reasons=tuple((str(error or "?")[:80], int(n)) for error, n in reasons.all()),
+        task_title=task[1] if task else None,
     )
 
 
@@ -363,6 +476,10 @@ def render_report(t: Translator, report: Report, zone: ZoneInfo) -> str:
             when=report.created_at.astimezone(zone).strftime("%m-%d %H:%M"),
             recipients=report.recipients,
         ),
+    ]
+    if report.task_title is not None:
+        lines.append(t("broadcasts.report_task", title=report.task_title))
+    lines += [
         t(
             "broadcasts.report_counts",
             queued=report.queued,
@@ -372,7 +489,12 @@ def render_report(t: Translator, report: Report, zone: ZoneInfo) -> str:
         ),
     ]
     if report.ask_ack:
-        lines.append(t("broadcasts.report_acks", acknowledged=report.acknowledged))
+        key = (
+            N_("broadcasts.report_takes")
+            if report.task_title is not None
+            else N_("broadcasts.report_acks")
+        )
+        lines.append(t(key, acknowledged=report.acknowledged))
     if report.queued and report.deliver_from > report.created_at:
         lines.append(
             t(
@@ -495,14 +617,7 @@ async def acknowledge(
         raise PermissionDenied("broadcasts.not_recipient")
     if not broadcast.ask_ack:
         raise InvalidInput("broadcasts.no_ack")
-    result = await session.execute(
-        update(BroadcastRecipient)
-        .where(col(BroadcastRecipient.broadcast_id) == broadcast_id)
-        .where(col(BroadcastRecipient.member_id) == actor.member_id)
-        .where(col(BroadcastRecipient.acknowledged_at).is_(None))
-        .values(acknowledged_at=now)
-    )
-    if not getattr(result, "rowcount", 0):
+    if not await record_ack(session, broadcast_id, actor.member_id, now):
         known = await session.execute(
             select(col(BroadcastRecipient.id))
             .where(col(BroadcastRecipient.broadcast_id) == broadcast_id)
@@ -513,6 +628,27 @@ async def acknowledge(
             raise PermissionDenied("broadcasts.not_recipient")
         return False
     await refresh_report(session, broadcast_id, now, policy)
+    return True
+
+
+async def record_ack(
+    session: AsyncSession, broadcast_id: int, member_id: int, now: datetime
+) -> bool:
+    """Record a recipient's acknowledgement (no permission check: the caller decided, e.g. a
+    take of the task the broadcast announced); False when not a recipient or already
+    recorded. The report job shows it on the sender's report."""
+    result = await session.execute(
+        update(BroadcastRecipient)
+        .where(col(BroadcastRecipient.broadcast_id) == broadcast_id)
+        .where(col(BroadcastRecipient.member_id) == member_id)
+        .where(col(BroadcastRecipient.acknowledged_at).is_(None))
+        .values(acknowledged_at=now)
+    )
+    if not getattr(result, "rowcount", 0):
+        return False
+    broadcast = await session.get(Broadcast, broadcast_id)
+    if broadcast is not None:
+        broadcast.settled_at = None
     return True
 
 
@@ -549,7 +685,7 @@ async def send_reminders(session: AsyncSession, now: datetime, policy: Broadcast
             broadcast.next_renotify_at = None
             continue
         delivered = select(col(OutboxMessage.member_id)).where(
-            col(OutboxMessage.source) == source_of(broadcast.id),
+            col(OutboxMessage.source) == await _copies_source(session, broadcast.id),
             col(OutboxMessage.status) == OutboxStatus.sent,
         )
         silent = await session.execute(

@@ -42,15 +42,15 @@ from models.tasks import (
     TaskTake,
     WidenStep,
 )
-from services import audiences, points
+from services import audiences, broadcasts, points
 from services.access import Actor, UnitRef
 from services.audiences import Audience
 from services.broadcasts import BroadcastPolicy, quiet_until
 from services.errors import Conflict, InvalidInput, NotFound
-from services.meetings import format_when, parse_when, per_language
+from services.meetings import format_when, parse_when
 from services.messages import Button, Message, Text
 from services.org import unit_by_id
-from services.outbox import Outcomes, Outgoing, enqueue_many, notify, outcomes
+from services.outbox import Outcomes, notify, outcomes
 from services.sql import insert_ignore, skip_locked
 
 ORGANISER_ROLES: frozenset[Role] = frozenset({Role.coordinator, Role.grid_leader})
@@ -151,7 +151,7 @@ class TaskView:
 
 def source_of(task_id: int) -> str:
     """The outbox source of a task's announcements, by which their delivery is counted."""
-    return f"task:{task_id}"
+    return broadcasts.task_source_of(task_id)
 
 
 @dataclass(frozen=True)
@@ -500,8 +500,11 @@ async def _call(
     rules: TaskRules,
 ) -> int:
     """Announce the task to the step's audience, skipping everyone already called and the
-    organiser; returns how many people were newly called."""
+    organiser; returns how many people were newly called. The announcement is a broadcast
+    (recorded at the first call, the same one at each widening step) whose copies carry the
+    take buttons, so the organiser gets its live report and sees it in /broadcasts."""
     assert task.id is not None
+    task_id = task.id
     wanted = [m for m in await audience_for(session, task, step) if m != task.organiser_id]
     if not wanted:
         return 0
@@ -528,26 +531,32 @@ async def _call(
     def render(t: Translator) -> Message:
         return Text(task_text(t, view, rules.zone), take_buttons(t, view, now))
 
-    cached = per_language(render)
-    members = (await session.execute(select(Member).where(col(Member.id).in_(fresh)))).scalars()
-    items = [
-        Outgoing(
-            chat_id=member.chat_id,
-            message=cached(translator(member.locale)),
-            member_id=member.id,
-            dedupe_key=f"task-call:{task.id}:{member.id}",
-            blocked=member.blocked_at is not None,
+    first = task.broadcast_id is None
+    if task.broadcast_id is None:
+        organiser = await session.get(Member, task.organiser_id) if task.organiser_id else None
+        locale = organiser.locale if organiser else "zh_CN"
+        waits = quiet_until(now, rules.quiet) if rules.quiet and not task.urgent else None
+        unit = await _unit(session, task.unit_id)
+        task.broadcast_id = await broadcasts.record(
+            session,
+            task.organiser_id,
+            text=task_text(translator(locale), view, rules.zone),
+            audience=await step_audience(session, unit, step),
+            now=now,
+            deliver_from=waits or now,
+            urgent=task.urgent,
+            ask_ack=True,
         )
-        for member in members
-    ]
-    await enqueue_many(
+    await broadcasts.deliver(
         session,
-        items,
+        task.broadcast_id,
+        fresh,
         now,
-        priority=Priority.urgent if task.urgent else Priority.normal,
-        source=source_of(task.id),
-        not_before=quiet_until(now, rules.quiet) if rules.quiet and not task.urgent else None,
+        render,
+        dedupe_key=lambda member_id: f"task-call:{task_id}:{member_id}",
     )
+    if first:
+        await broadcasts.start_report(session, task.broadcast_id, now, rules.zone)
     task.called += len(fresh)
     return len(fresh)
 
@@ -717,6 +726,9 @@ async def take(
     )
     if getattr(raised, "rowcount", 0) != 1:
         raise Conflict(N_("tasks.full"))
+    if task.broadcast_id is not None:
+        # Taking a slot answers the announcement: it counts as the acknowledgement.
+        await broadcasts.record_ack(session, task.broadcast_id, actor.member_id, now)
     session.add(
         TaskEvent(
             task_id=task.id,
