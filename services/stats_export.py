@@ -233,22 +233,10 @@ async def request_export(
     unit = await stats.require_unit(session, actor, unit_id)
     if actor.member_id is None:
         raise InvalidInput("core.join_first")
-    key = f"{actor.member_id}:{unit.id}:{period.key}"
-    export_id = await insert_ignore(
-        session,
-        StatsExport,
-        {
-            "member_id": actor.member_id,
-            "unit_id": unit.id,
-            "period": period.key,
-            "locale": locale,
-            "status": ExportStatus.pending.value,
-            "live_key": key,
-            "created_at": now,
-        },
-        conflict=["live_key"],
-        returning="id",
-    )
+    export_id = await _enqueue(
+        session, actor.member_id, unit, period, now, locale, RequestKind.export, None,
+        live_key=f"{actor.member_id}:{unit.id}:{period.key}",
+    )  # fmt: skip
     if export_id is None:
         return Queued(None, False)
     t = translator(locale)
@@ -284,23 +272,10 @@ async def request_report(
     unit = await stats.require_unit(session, actor, unit_id)
     if actor.member_id is None:
         raise InvalidInput("core.join_first")
-    request_id = await insert_ignore(
-        session,
-        StatsExport,
-        {
-            "member_id": actor.member_id,
-            "unit_id": unit.id,
-            "period": period.key,
-            "locale": locale,
-            "kind": kind.value,
-            "status": ExportStatus.pending.value,
-            "live_key": f"{kind.value}:{actor.member_id}:{unit.id}:{period.key}",
-            "message_id": message_id,
-            "created_at": now,
-        },
-        conflict=["live_key"],
-        returning="id",
-    )
+    request_id = await _enqueue(
+        session, actor.member_id, unit, period, now, locale, kind, message_id,
+        live_key=f"{kind.value}:{actor.member_id}:{unit.id}:{period.key}",
+    )  # fmt: skip
     if request_id is None:
         return Queued(None, False)
     working = _working_text(translator(locale), unit, period)
@@ -314,6 +289,39 @@ async def request_report(
         .values(progress_outbox_id=rows[0].id if rows else None)
     )
     return Queued(int(request_id), True)
+
+
+async def _enqueue(
+    session: AsyncSession,
+    member_id: int,
+    unit: UnitRef,
+    period: Period,
+    now: datetime,
+    locale: str,
+    kind: RequestKind,
+    message_id: int | None,
+    *,
+    live_key: str,
+) -> int | None:
+    """The request's row, or None when the same one (``live_key``) is still being made."""
+    request_id = await insert_ignore(
+        session,
+        StatsExport,
+        {
+            "member_id": member_id,
+            "unit_id": unit.id,
+            "period": period.key,
+            "locale": locale,
+            "kind": kind.value,
+            "status": ExportStatus.pending.value,
+            "live_key": live_key,
+            "message_id": message_id,
+            "created_at": now,
+        },
+        conflict=["live_key"],
+        returning="id",
+    )
+    return None if request_id is None else int(request_id)
 
 
 def _working_text(t: Translator, unit: UnitRef, period: Period) -> str:
