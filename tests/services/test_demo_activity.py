@@ -42,7 +42,9 @@ async def test_a_newcomer_finds_a_broadcast_and_a_task_and_a_second_load_adds_no
     assert first.task_id is not None
     assert first.broadcast_id is not None
     assert await seed(demo_db) == Seeded(None, None)
-    assert (await count(demo_db, Task), await count(demo_db, Broadcast)) == (1, 1)
+    assert (await count(demo_db, Task), await count(demo_db, Broadcast)) == (1, 2), (
+        "one task; two broadcasts: the notice and the task's announcement"
+    )
     assert await count(demo_db, TaskTake) == 1
 
     async with demo_db.transaction() as session:
@@ -61,7 +63,8 @@ async def test_a_newcomer_finds_a_broadcast_and_a_task_and_a_second_load_adds_no
         )
         listed = await tasks.listing(session, await load_actor(session, newcomer.member.id), NOW)
     assert coordinator.already, "the sandbox's coordinator is already in"
-    [report] = sent
+    assert len(sent) == 2, "the notice and the task's announcement are both in /broadcasts"
+    report = next(r for r in sent if r.broadcast_id == first.broadcast_id)
     assert report.recipients >= 1
     assert report.ask_ack
     [(task, shift)] = mine.mine
